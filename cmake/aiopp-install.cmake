@@ -1,0 +1,38 @@
+# Install rules: headers, libaiopp.a, a CMake package (aiopp-config.cmake + version file,
+# target aiopp::aiopp) and a pkg-config file (aiopp.pc).
+include(CMakePackageConfigHelpers)
+
+set(AIOPP_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/aiopp CACHE STRING
+    "Where aiopp's CMake package files are installed, relative to the prefix")
+
+install(TARGETS aiopp
+  EXPORT aiopp-targets
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  FILE_SET HEADERS DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+
+install(EXPORT aiopp-targets
+  NAMESPACE aiopp::
+  FILE aiopp-targets.cmake
+  DESTINATION ${AIOPP_CMAKE_DIR})
+
+configure_package_config_file(
+  ${PROJECT_SOURCE_DIR}/cmake/aiopp-config.cmake.in
+  ${PROJECT_BINARY_DIR}/aiopp-config.cmake
+  INSTALL_DESTINATION ${AIOPP_CMAKE_DIR})
+write_basic_package_version_file(
+  ${PROJECT_BINARY_DIR}/aiopp-config-version.cmake
+  COMPATIBILITY SameMinorVersion)
+install(FILES
+  ${PROJECT_BINARY_DIR}/aiopp-config.cmake
+  ${PROJECT_BINARY_DIR}/aiopp-config-version.cmake
+  DESTINATION ${AIOPP_CMAKE_DIR})
+
+# pkg-config: prefix is found relative to the .pc file itself (${pcfiledir}), so the file
+# stays right after `cmake --install --prefix <anywhere>` and when the tree is relocated.
+if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}" OR IS_ABSOLUTE "${CMAKE_INSTALL_INCLUDEDIR}")
+  message(FATAL_ERROR "aiopp's pkg-config file needs relative CMAKE_INSTALL_LIBDIR/INCLUDEDIR")
+endif()
+file(RELATIVE_PATH AIOPP_PC_TO_PREFIX
+  /prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig /prefix)
+configure_file(${PROJECT_SOURCE_DIR}/cmake/aiopp.pc.in ${PROJECT_BINARY_DIR}/aiopp.pc @ONLY)
+install(FILES ${PROJECT_BINARY_DIR}/aiopp.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

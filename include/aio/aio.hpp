@@ -1,0 +1,7 @@
+// aiopp — umbrella header: a thin C++23 RAII layer over the Linux native AIO syscalls.
+#pragma once
+
+#include "aio/context.hpp"
+#include "aio/iocb.hpp"
+#include "aio/result.hpp"
+#include "aio/version.hpp"

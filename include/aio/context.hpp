@@ -1,0 +1,144 @@
+// aiopp — context.hpp: aio::Context, the RAII owner of one kernel AIO context.
+//
+// Ownership
+//   A Context owns one aio_context_t from io_setup() and releases it with io_destroy() in
+//   its destructor (or in destroy()). It is move-only; a moved-from, default-constructed or
+//   destroyed Context is *empty*: native_handle() == 0, every call returns
+//   std::errc::invalid_argument, and its destructor does nothing.
+//   io_destroy() blocks until every in-flight request has completed (the kernel does not
+//   abandon I/O into your buffers), so buffers of requests still in flight stay safe to
+//   free only after the destructor / destroy() returns.
+//
+// Errors
+//   Every call returns aio::Result<T> (std::expected<T, std::error_code>) with the kernel's
+//   errno in std::system_category(); nothing throws, nothing allocates.
+//
+// Thread safety
+//   - submit() and cancel() may be called from any number of threads at once on one
+//     Context (the kernel serialises them).
+//   - getevents()/pgetevents() (reaping) must be called by one thread at a time per
+//     Context; submitters may run concurrently with that reaper. Completions are
+//     delivered exactly once to whichever reaper takes them.
+//   - destroy() may be called while another thread is blocked in getevents()/pgetevents()
+//     on the same Context: the kernel wakes that waiter, which returns promptly
+//     (invalid_argument, or the events it already had). Calls that start after destroy()
+//     returns see an empty Context.
+//   - Moving a Context, and its destructor, must not race with any other use of it.
+//
+// fork()
+//   The completion ring is a shared mapping, so a forked child sees the parent's ring: a
+//   child reaping from it would steal the parent's completions. In a forked child every
+//   call on a Context inherited from the parent returns invalid_argument without any
+//   syscall or ring access, and its destructor does nothing (the kernel context belongs to
+//   the parent, which still owns and destroys it). The child may create Contexts of its own.
+//   Detection uses MADV_WIPEONFORK plus a pthread_atfork handler, so it also covers
+//   _Fork()/raw clone() without CLONE_VM on Linux >= 4.14.
+//
+// Requirements: Linux >= 4.18 for pgetevents and IOCB_CMD_POLL; 64-bit targets.
+#pragma once
+
+#include <linux/aio_abi.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+
+#include "aio/result.hpp"
+
+namespace aio {
+
+/// How long getevents()/pgetevents() may block: std::nullopt waits forever, zero polls,
+/// a negative duration is rejected with invalid_argument (the kernel would block forever).
+using Timeout = std::optional<std::chrono::nanoseconds>;
+
+class Context {
+ public:
+  /// An empty Context (native_handle() == 0); every call returns invalid_argument.
+  Context() noexcept = default;
+
+  /// io_setup(max_events). The kernel rounds the ring up (io_setup(1) gives 127 slots) and
+  /// charges the request against /proc/sys/fs/aio-max-nr.
+  /// Errors: invalid_argument for 0 or more than the kernel allows per context;
+  /// resource_unavailable_try_again when aio-nr + max_events would exceed aio-max-nr;
+  /// not_enough_memory; function_not_supported (no AIO in this kernel);
+  /// operation_not_permitted (seccomp).
+  [[nodiscard]] static Result<Context> create(unsigned max_events) noexcept;
+
+  Context(Context&& other) noexcept;
+  Context& operator=(Context&& other) noexcept;  // destroys what *this owned; self-move safe
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  /// io_destroy() if it owns a context of this process; never throws, never aborts. Blocks
+  /// until in-flight I/O has completed.
+  ~Context();
+
+  /// The kernel handle (the address of the completion ring); 0 when empty or moved-from.
+  [[nodiscard]] aio_context_t native_handle() const noexcept {
+    return ctx_.load(std::memory_order_relaxed);
+  }
+
+  /// True when the Context owns a kernel context that is usable from this process
+  /// (non-empty, and not inherited across fork()).
+  [[nodiscard]] bool valid() const noexcept;
+  explicit operator bool() const noexcept { return valid(); }
+
+  /// The max_events this Context was created with (0 when empty).
+  [[nodiscard]] unsigned max_events() const noexcept { return max_events_; }
+
+  /// io_submit(): queues the requests in order and returns how many the kernel accepted,
+  /// which may be fewer than given (then the first not accepted failed, or the ring was
+  /// full). An error is returned only when the *first* request fails: bad_file_descriptor,
+  /// bad_address (null or unmapped iocb pointer), invalid_argument (bad opcode, reserved
+  /// fields, misaligned O_DIRECT is reported in the completion instead),
+  /// resource_unavailable_try_again (ring full: reap, then resubmit).
+  /// An empty span returns 0 without a syscall. No more than INT_MAX/ring size are
+  /// passed per call; submit the rest in another call.
+  [[nodiscard]] Result<std::size_t> submit(std::span<iocb* const> iocbs) noexcept;
+
+  /// io_getevents(): waits until at least min_nr completions are available (or the timeout
+  /// expires) and copies up to events.size() of them. Returns the number copied (fewer
+  /// than min_nr only on timeout).
+  /// Errors: invalid_argument (min_nr > events.size(), negative timeout, empty Context,
+  /// Context destroyed while waiting); interrupted (a signal handler ran; not retried).
+  [[nodiscard]] Result<std::size_t> getevents(std::size_t min_nr, std::span<io_event> events,
+                                              Timeout timeout = std::nullopt) noexcept;
+
+  /// io_pgetevents() (Linux >= 4.18): like getevents(), but the thread's signal mask is
+  /// replaced by *sigmask atomically for the duration of the wait, exactly like ppoll():
+  /// signals blocked in the thread can be unblocked only while waiting, without races.
+  /// sigmask == nullptr leaves the mask alone; then, if the kernel or a seccomp filter
+  /// refuses io_pgetevents (function_not_supported / operation_not_permitted), it falls
+  /// back to io_getevents. With a mask, those errors are returned.
+  [[nodiscard]] Result<std::size_t> pgetevents(std::size_t min_nr, std::span<io_event> events,
+                                               Timeout timeout, const sigset_t* sigmask) noexcept;
+
+  /// io_cancel(): asks the kernel to cancel an in-flight request. Success means the
+  /// cancellation was accepted (the kernel answers -EINPROGRESS); the request's completion
+  /// (res == -ECANCELED for a poll) still arrives through getevents() and must be reaped.
+  /// Only IOCB_CMD_POLL requests can be cancelled: file reads/writes/fsyncs give
+  /// invalid_argument, and so does a request that has already completed.
+  [[nodiscard]] Result<void> cancel(iocb& request) noexcept;
+
+  /// io_destroy() now; leaves the Context empty. Blocks until in-flight I/O has completed;
+  /// wakes any thread blocked in getevents() on this Context. Calling it on an empty
+  /// Context returns invalid_argument.
+  [[nodiscard]] Result<void> destroy() noexcept;
+
+ private:
+  Context(aio_context_t ctx, std::uint64_t owner, unsigned max_events) noexcept
+      : ctx_(ctx), owner_(owner), max_events_(max_events) {}
+  // The handle if this Context may be used from the calling process, else 0.
+  [[nodiscard]] aio_context_t usable_handle() const noexcept;
+  void release() noexcept;
+
+  std::atomic<aio_context_t> ctx_{0};
+  std::uint64_t owner_ = 0;  // the process incarnation that created ctx_ (see fork above)
+  unsigned max_events_ = 0;
+};
+
+}  // namespace aio
