@@ -2,10 +2,15 @@
 #include "aio/context.hpp"
 
 #include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
+#include <optional>
+#include <thread>
 #include <utility>
 
 #include "fork_guard.hpp"
+#include "ring.hpp"
 #include "syscall.hpp"
 
 namespace aio {
@@ -25,30 +30,131 @@ namespace {
   return true;
 }
 
+// The ring is written by the kernel behind valgrind's back, and AIOPP_REAP=syscall asks
+// for the syscall path explicitly: both turn userspace reaping off at create().
+[[nodiscard]] bool environment_forbids_ring() noexcept {
+  if (const char* reap = std::getenv("AIOPP_REAP"); reap != nullptr && std::strcmp(reap, "syscall") == 0)
+    return true;
+  const char* preload = std::getenv("LD_PRELOAD");
+  return preload != nullptr && std::strstr(preload, "vgpreload") != nullptr;
+}
+
+[[nodiscard]] detail::RingHeader* ring_of(aio_context_t handle) noexcept {
+  return reinterpret_cast<detail::RingHeader*>(static_cast<std::uintptr_t>(handle));
+}
+
 }  // namespace
 
-Result<Context> Context::create(unsigned max_events) noexcept {
+// reap_state_ bits (see context.hpp).
+struct Context::Reap {
+  static constexpr std::uint64_t ring_reaper = 1;
+  static constexpr std::uint64_t reader = 2;
+  static constexpr std::uint64_t ring_users = 0xffff'ffffULL;  // ring reaper + readers
+  static constexpr std::uint64_t kernel_reaper = 1ULL << 32;
+  static constexpr std::uint64_t kernel_reapers = ~ring_users;
+
+  static void pause() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#else
+    std::this_thread::yield();
+#endif
+  }
+
+  // Claims the ring for reaping if nobody else reaps (from the ring or in the kernel).
+  [[nodiscard]] static bool try_claim_ring(std::atomic<std::uint64_t>& state) noexcept {
+    std::uint64_t s = state.load(std::memory_order_relaxed);
+    while ((s & (ring_reaper | kernel_reapers)) == 0) {
+      if (state.compare_exchange_weak(s, s | ring_reaper, std::memory_order_seq_cst,
+                                      std::memory_order_relaxed))
+        return true;
+    }
+    return false;
+  }
+
+  // Registers a reaper about to enter io_(p)getevents: waits out a ring reaper (its
+  // critical section is a bounded copy, never a wait).
+  static void enter_kernel(std::atomic<std::uint64_t>& state) noexcept {
+    std::uint64_t s = state.load(std::memory_order_relaxed);
+    for (;;) {
+      if ((s & ring_reaper) != 0) {
+        pause();
+        s = state.load(std::memory_order_relaxed);
+        continue;
+      }
+      if (state.compare_exchange_weak(s, s + kernel_reaper, std::memory_order_acquire,
+                                      std::memory_order_relaxed))
+        return;
+    }
+  }
+
+  // What the ring can answer without waiting: nullopt = go to the kernel.
+  [[nodiscard]] static std::optional<Result<std::size_t>> from_ring(
+      Context& self, std::size_t min_nr, std::span<io_event> events, bool zero_timeout) noexcept {
+    if (!try_claim_ring(self.reap_state_)) return std::nullopt;
+    std::optional<Result<std::size_t>> out;
+    // seq_cst claim above, seq_cst load here, against destroy()'s exchange-then-load: either
+    // we see the Context emptied, or destroy() sees our claim and waits before unmapping.
+    const aio_context_t handle = self.ctx_.load(std::memory_order_seq_cst);
+    if (handle == 0) {
+      out = fail(EINVAL);
+    } else {
+      detail::RingHeader* ring = ring_of(handle);
+      const std::size_t ready = detail::ring_ready(ring, self.ring_nr_);
+      if (ready != detail::ring_not_usable && (ready >= min_nr || zero_timeout)) {
+        const std::size_t n = detail::ring_reap(ring, self.ring_nr_, events.data(), events.size());
+        if (n != detail::ring_not_usable) out = n;
+      }
+    }
+    self.reap_state_.fetch_and(~ring_reaper, std::memory_order_release);
+    return out;
+  }
+
+  // Waits until nobody reads the ring of a handle that has just been taken out of ctx_.
+  static void drain_ring_users(const std::atomic<std::uint64_t>& state) noexcept {
+    while ((state.load(std::memory_order_seq_cst) & ring_users) != 0) pause();
+  }
+};
+
+Result<Context> Context::create(unsigned max_events, ReapMode mode) noexcept {
   auto handle = sys::io_setup(max_events);
   if (!handle) return std::unexpected(handle.error());
-  return Context(*handle, detail::process_incarnation(), max_events);
+  Context ctx;
+  ctx.ctx_.store(*handle, std::memory_order_relaxed);
+  ctx.owner_ = detail::process_incarnation();
+  ctx.max_events_ = max_events;
+  // The ring was just mapped by io_setup in this process: read its size once, and use it
+  // only if the header is the layout we know (magic, no incompatible features, length).
+  const detail::RingHeader* ring = ring_of(*handle);
+  const std::uint32_t nr = detail::ring_load(ring->nr, std::memory_order_relaxed);
+  if (detail::ring_header_ok(ring, nr)) {
+    ctx.ring_nr_ = nr;
+    ctx.ring_reap_ = mode == ReapMode::automatic && !environment_forbids_ring();
+  }
+  return ctx;
 }
 
 Context::Context(Context&& other) noexcept
     : ctx_(other.ctx_.exchange(0, std::memory_order_relaxed)),
       owner_(std::exchange(other.owner_, 0)),
-      max_events_(std::exchange(other.max_events_, 0)) {}
+      max_events_(std::exchange(other.max_events_, 0)),
+      ring_nr_(std::exchange(other.ring_nr_, 0)),
+      ring_reap_(std::exchange(other.ring_reap_, false)) {}
 
 Context& Context::operator=(Context&& other) noexcept {
   if (this != &other) {
-    release();
+    (void)close();
     ctx_.store(other.ctx_.exchange(0, std::memory_order_relaxed), std::memory_order_relaxed);
     owner_ = std::exchange(other.owner_, 0);
     max_events_ = std::exchange(other.max_events_, 0);
+    ring_nr_ = std::exchange(other.ring_nr_, 0);
+    ring_reap_ = std::exchange(other.ring_reap_, false);
   }
   return *this;
 }
 
-Context::~Context() { release(); }
+// Nothing useful can be done with an io_destroy error in a destructor.
+Context::~Context() { (void)close(); }
 
 aio_context_t Context::usable_handle() const noexcept {
   const aio_context_t handle = ctx_.load(std::memory_order_relaxed);
@@ -60,23 +166,32 @@ aio_context_t Context::usable_handle() const noexcept {
 
 bool Context::valid() const noexcept { return usable_handle() != 0; }
 
-void Context::release() noexcept {
+Result<void> Context::close() noexcept {
   const bool ours = owner_ == detail::process_incarnation();
-  const aio_context_t handle = ctx_.exchange(0, std::memory_order_acq_rel);
-  owner_ = 0;
+  const aio_context_t handle = ctx_.exchange(0, std::memory_order_seq_cst);
+  if (handle == 0) return fail(EINVAL);  // empty, or lost a race with another destroy()
   max_events_ = 0;
-  // Nothing useful can be done with an io_destroy error in a destructor; it can only fail
-  // for a handle the kernel no longer knows.
-  if (handle != 0 && ours) (void)sys::io_destroy(handle);
+  if (!ours) return fail(EINVAL);  // the parent's context, seen in a forked child: not ours
+  Reap::drain_ring_users(reap_state_);
+  return sys::io_destroy(handle);
 }
 
 Result<void> Context::destroy() noexcept {
   if (usable_handle() == 0) return fail(EINVAL);
-  const aio_context_t handle = ctx_.exchange(0, std::memory_order_acq_rel);
-  if (handle == 0) return fail(EINVAL);  // lost a race with another destroy()
-  owner_ = 0;
-  max_events_ = 0;
-  return sys::io_destroy(handle);
+  return close();
+}
+
+std::size_t Context::ready() const noexcept {
+  if (ring_nr_ == 0 || usable_handle() == 0) return 0;
+  reap_state_.fetch_add(Reap::reader, std::memory_order_seq_cst);
+  const aio_context_t handle = ctx_.load(std::memory_order_seq_cst);
+  std::size_t n = 0;
+  if (handle != 0) {
+    n = detail::ring_ready(ring_of(handle), ring_nr_);
+    if (n == detail::ring_not_usable) n = 0;
+  }
+  reap_state_.fetch_sub(Reap::reader, std::memory_order_release);
+  return n;
 }
 
 Result<std::size_t> Context::submit(std::span<iocb* const> iocbs) noexcept {
@@ -84,39 +199,52 @@ Result<std::size_t> Context::submit(std::span<iocb* const> iocbs) noexcept {
   if (handle == 0) return fail(EINVAL);
   if (iocbs.empty()) return 0;
   // The kernel clamps nr to the ring size; clamping to LONG_MAX only keeps the cast exact.
-  constexpr std::size_t max_nr = static_cast<std::size_t>(std::numeric_limits<long>::max());
+  constexpr auto max_nr = static_cast<std::size_t>(std::numeric_limits<long>::max());
   const long nr = static_cast<long>(iocbs.size() < max_nr ? iocbs.size() : max_nr);
   return sys::io_submit(handle, nr, iocbs.data());
 }
 
 Result<std::size_t> Context::getevents(std::size_t min_nr, std::span<io_event> events,
                                        Timeout timeout) noexcept {
-  const aio_context_t handle = usable_handle();
-  if (handle == 0 || min_nr > events.size()) return fail(EINVAL);
-  sys::KernelTimespec ts{};
-  const sys::KernelTimespec* tsp = nullptr;
-  if (!to_kernel_timeout(timeout, ts, tsp)) return fail(EINVAL);
-  return sys::io_getevents(handle, static_cast<long>(min_nr), static_cast<long>(events.size()),
-                           events.data(), tsp);
+  return pgetevents_impl(min_nr, events, timeout, nullptr, false);
 }
 
 Result<std::size_t> Context::pgetevents(std::size_t min_nr, std::span<io_event> events,
                                         Timeout timeout, const sigset_t* sigmask) noexcept {
+  return pgetevents_impl(min_nr, events, timeout, sigmask, true);
+}
+
+Result<std::size_t> Context::pgetevents_impl(std::size_t min_nr, std::span<io_event> events,
+                                             const Timeout& timeout, const sigset_t* sigmask,
+                                             bool use_pgetevents) noexcept {
   const aio_context_t handle = usable_handle();
   if (handle == 0 || min_nr > events.size()) return fail(EINVAL);
   sys::KernelTimespec ts{};
   const sys::KernelTimespec* tsp = nullptr;
   if (!to_kernel_timeout(timeout, ts, tsp)) return fail(EINVAL);
+  const bool zero_timeout = tsp != nullptr && ts.tv_sec == 0 && ts.tv_nsec == 0;
+
+  if (ring_reap_) {
+    if (auto r = Reap::from_ring(*this, min_nr, events, zero_timeout)) return *r;
+  }
+
   const auto min = static_cast<long>(min_nr);
   const auto nr = static_cast<long>(events.size());
-  const sys::AioSigset sig{sigmask, sys::kernel_sigset_size};
-  auto n = sys::io_pgetevents(handle, min, nr, events.data(), tsp, sigmask ? &sig : nullptr);
-  if (!n && sigmask == nullptr &&
-      (n.error() == std::errc::function_not_supported || n.error() == std::errc::operation_not_permitted)) {
-    // Old kernel (< 4.18) or a seccomp filter that blocks io_pgetevents: without a mask to
-    // apply, io_getevents does the same job.
-    return sys::io_getevents(handle, min, nr, events.data(), tsp);
+  if (ring_reap_) Reap::enter_kernel(reap_state_);
+  Result<std::size_t> n;
+  if (!use_pgetevents) {
+    n = sys::io_getevents(handle, min, nr, events.data(), tsp);
+  } else {
+    const sys::AioSigset sig{sigmask, sys::kernel_sigset_size};
+    n = sys::io_pgetevents(handle, min, nr, events.data(), tsp, sigmask != nullptr ? &sig : nullptr);
+    if (!n && sigmask == nullptr &&
+        (n.error() == std::errc::function_not_supported || n.error() == std::errc::operation_not_permitted)) {
+      // Old kernel (< 4.18) or a seccomp filter that blocks io_pgetevents: without a mask to
+      // apply, io_getevents does the same job.
+      n = sys::io_getevents(handle, min, nr, events.data(), tsp);
+    }
   }
+  if (ring_reap_) reap_state_.fetch_sub(Reap::kernel_reaper, std::memory_order_release);
   return n;
 }
 

@@ -16,9 +16,12 @@
 // Thread safety
 //   - submit() and cancel() may be called from any number of threads at once on one
 //     Context (the kernel serialises them).
-//   - getevents()/pgetevents() (reaping) must be called by one thread at a time per
-//     Context; submitters may run concurrently with that reaper. Completions are
-//     delivered exactly once to whichever reaper takes them.
+//   - getevents()/pgetevents() may be called from several threads at once: each completion
+//     is delivered exactly once, to one of them. Internally the userspace ring fast path is
+//     taken only while no other thread of this Context is reaping (from the ring or inside
+//     the kernel), so a reaper never races the kernel's io_getevents over the ring head;
+//     with concurrent reapers the calls simply go through the syscall. ready() may be
+//     called from any thread.
 //   - destroy() may be called while another thread is blocked in getevents()/pgetevents()
 //     on the same Context: the kernel wakes that waiter, which returns promptly
 //     (invalid_argument, or the events it already had). Calls that start after destroy()
@@ -55,6 +58,18 @@ namespace aio {
 /// a negative duration is rejected with invalid_argument (the kernel would block forever).
 using Timeout = std::optional<std::chrono::nanoseconds>;
 
+/// How a Context reaps completions.
+enum class ReapMode : std::uint8_t {
+  /// Copy completions that are already in the shared completion ring straight out of it,
+  /// with no syscall, whenever that answers the call (enough events ready, or a zero
+  /// timeout); otherwise io_getevents/io_pgetevents. Used only when the ring header has the
+  /// layout this library knows; never under valgrind (LD_PRELOAD names vgpreload) or when
+  /// the environment variable AIOPP_REAP=syscall is set at create() time.
+  automatic,
+  /// Always io_getevents/io_pgetevents.
+  syscall,
+};
+
 class Context {
  public:
   /// An empty Context (native_handle() == 0); every call returns invalid_argument.
@@ -66,7 +81,11 @@ class Context {
   /// resource_unavailable_try_again when aio-nr + max_events would exceed aio-max-nr;
   /// not_enough_memory; function_not_supported (no AIO in this kernel);
   /// operation_not_permitted (seccomp).
-  [[nodiscard]] static Result<Context> create(unsigned max_events) noexcept;
+  [[nodiscard]] static Result<Context> create(unsigned max_events) noexcept {
+    return create(max_events, ReapMode::automatic);
+  }
+  /// create() with an explicit reap mode.
+  [[nodiscard]] static Result<Context> create(unsigned max_events, ReapMode mode) noexcept;
 
   Context(Context&& other) noexcept;
   Context& operator=(Context&& other) noexcept;  // destroys what *this owned; self-move safe
@@ -90,6 +109,14 @@ class Context {
   /// The max_events this Context was created with (0 when empty).
   [[nodiscard]] unsigned max_events() const noexcept { return max_events_; }
 
+  /// True when getevents()/pgetevents() may reap from the ring without a syscall.
+  [[nodiscard]] bool ring_reaping() const noexcept { return ring_reap_; }
+
+  /// How many completions are ready to be reaped right now, read from the completion ring
+  /// with no syscall (0 when empty, inherited across fork, or the ring layout is unknown).
+  /// A snapshot: more may arrive at any moment. Safe from any thread.
+  [[nodiscard]] std::size_t ready() const noexcept;
+
   /// io_submit(): queues the requests in order and returns how many the kernel accepted,
   /// which may be fewer than given (then the first not accepted failed, or the ring was
   /// full). An error is returned only when the *first* request fails: bad_file_descriptor,
@@ -102,7 +129,9 @@ class Context {
 
   /// io_getevents(): waits until at least min_nr completions are available (or the timeout
   /// expires) and copies up to events.size() of them. Returns the number copied (fewer
-  /// than min_nr only on timeout).
+  /// than min_nr only on timeout, or on a signal after some were copied). With
+  /// ReapMode::automatic, when min_nr are already in the ring (or the timeout is zero) they
+  /// are copied from the ring with no syscall.
   /// Errors: invalid_argument (min_nr > events.size(), negative timeout, empty Context,
   /// Context destroyed while waiting); interrupted (a signal handler ran; not retried).
   [[nodiscard]] Result<std::size_t> getevents(std::size_t min_nr, std::span<io_event> events,
@@ -111,6 +140,9 @@ class Context {
   /// io_pgetevents() (Linux >= 4.18): like getevents(), but the thread's signal mask is
   /// replaced by *sigmask atomically for the duration of the wait, exactly like ppoll():
   /// signals blocked in the thread can be unblocked only while waiting, without races.
+  /// If the call need not wait (min_nr completions already in the ring, or a zero timeout),
+  /// the ring answers it with no syscall and the mask is not applied — exactly what the
+  /// kernel does then (it restores the mask without delivering signals when it did not wait).
   /// sigmask == nullptr leaves the mask alone; then, if the kernel or a seccomp filter
   /// refuses io_pgetevents (function_not_supported / operation_not_permitted), it falls
   /// back to io_getevents. With a mask, those errors are returned.
@@ -130,15 +162,25 @@ class Context {
   [[nodiscard]] Result<void> destroy() noexcept;
 
  private:
-  Context(aio_context_t ctx, std::uint64_t owner, unsigned max_events) noexcept
-      : ctx_(ctx), owner_(owner), max_events_(max_events) {}
+  struct Reap;  // the reaping machinery, in context.cpp
+
   // The handle if this Context may be used from the calling process, else 0.
   [[nodiscard]] aio_context_t usable_handle() const noexcept;
-  void release() noexcept;
+  // Leaves the Context empty; io_destroy()s the handle if it belongs to this process.
+  [[nodiscard]] Result<void> close() noexcept;
+  [[nodiscard]] Result<std::size_t> pgetevents_impl(std::size_t min_nr, std::span<io_event> events,
+                                                    const Timeout& timeout, const sigset_t* sigmask,
+                                                    bool use_pgetevents) noexcept;
 
   std::atomic<aio_context_t> ctx_{0};
+  // Who touches the ring right now (bit 0: a ring reaper; bits 1-31: ready() readers, 2
+  // each; bits 32-63: reapers inside the kernel, 1<<32 each). destroy() waits for the low
+  // half to drain before io_destroy() unmaps the ring.
+  mutable std::atomic<std::uint64_t> reap_state_{0};
   std::uint64_t owner_ = 0;  // the process incarnation that created ctx_ (see fork above)
   unsigned max_events_ = 0;
+  std::uint32_t ring_nr_ = 0;  // the ring's event slots, fixed at setup; 0: ring unreadable
+  bool ring_reap_ = false;     // reap from the ring (ReapMode::automatic and a known ring)
 };
 
 }  // namespace aio

@@ -1,0 +1,92 @@
+// aiopp — private: reading the kernel's AIO completion ring from user space.
+//
+// io_setup() maps a `struct aio_ring` (fs/aio.c) into the process and returns its address
+// as the aio_context_t. The kernel appends completions at `tail` (events first, then the
+// tail store after a write barrier) and consumes at `head` — which the kernel documents as
+// "written to by userland or under ring_lock mutex by aio_read_events_ring". So a single
+// reaper may copy events out and advance head itself, with no syscall, as long as no
+// io_getevents runs on the same context at the same time (Context guarantees that).
+//
+// These functions are pure over a ring header and take the event count fixed at setup
+// (`nr`) as a parameter: they never trust the in-memory header for bounds, so a corrupt
+// or hostile header can make them refuse (return not_usable) but never read or write
+// outside [ring, ring + header_length + nr * sizeof(io_event)).
+#pragma once
+
+#include <linux/aio_abi.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+namespace aio::detail {
+
+struct RingHeader {
+  std::uint32_t id;
+  std::uint32_t nr;  // io_event slots that follow the header
+  std::uint32_t head;
+  std::uint32_t tail;
+  std::uint32_t magic;
+  std::uint32_t compat_features;
+  std::uint32_t incompat_features;
+  std::uint32_t header_length;  // sizeof(struct aio_ring)
+};
+static_assert(sizeof(RingHeader) == 32);
+
+inline constexpr std::uint32_t ring_magic = 0xa10a10a1U;
+inline constexpr std::size_t ring_not_usable = static_cast<std::size_t>(-1);
+
+[[nodiscard]] inline std::uint32_t ring_load(const std::uint32_t& field, std::memory_order order) noexcept {
+  // The ring is shared with the kernel: every access is atomic.
+  return std::atomic_ref<std::uint32_t>(const_cast<std::uint32_t&>(field)).load(order);
+}
+
+/// True when the ring at `ring` has the layout this code knows (checked once at setup, and
+/// again by every reap): magic, no incompatible features, our header length, `nr` slots.
+[[nodiscard]] inline bool ring_header_ok(const RingHeader* ring, std::uint32_t nr) noexcept {
+  return ring != nullptr && nr != 0 &&
+         ring_load(ring->magic, std::memory_order_relaxed) == ring_magic &&
+         ring_load(ring->incompat_features, std::memory_order_relaxed) == 0 &&
+         ring_load(ring->header_length, std::memory_order_relaxed) == sizeof(RingHeader) &&
+         ring_load(ring->nr, std::memory_order_relaxed) == nr;
+}
+
+[[nodiscard]] inline io_event* ring_events(RingHeader* ring) noexcept {
+  return reinterpret_cast<io_event*>(reinterpret_cast<unsigned char*>(ring) + sizeof(RingHeader));
+}
+
+/// Completions ready in the ring, or ring_not_usable for a header that is not as expected or
+/// a head/tail out of range.
+[[nodiscard]] inline std::size_t ring_ready(const RingHeader* ring, std::uint32_t nr) noexcept {
+  if (!ring_header_ok(ring, nr)) return ring_not_usable;
+  const std::uint32_t head = ring_load(ring->head, std::memory_order_relaxed);
+  const std::uint32_t tail = ring_load(ring->tail, std::memory_order_acquire);
+  if (head >= nr || tail >= nr) return ring_not_usable;
+  return tail >= head ? tail - head : nr - head + tail;
+}
+
+/// Copies up to `max` ready completions into `out` and advances head past them (release
+/// store, so the kernel sees the slots free only after the copies). Returns how many were
+/// copied, or ring_not_usable (nothing touched) for an unexpected header or head/tail.
+/// Caller guarantees it is the only reaper of this ring right now.
+[[nodiscard]] inline std::size_t ring_reap(RingHeader* ring, std::uint32_t nr, io_event* out,
+                                           std::size_t max) noexcept {
+  if (!ring_header_ok(ring, nr)) return ring_not_usable;
+  const std::uint32_t head = ring_load(ring->head, std::memory_order_relaxed);
+  const std::uint32_t tail = ring_load(ring->tail, std::memory_order_acquire);
+  if (head >= nr || tail >= nr) return ring_not_usable;
+  const std::size_t ready = tail >= head ? tail - head : nr - head + tail;
+  const std::size_t n = ready < max ? ready : max;
+  if (n == 0) return 0;
+  const io_event* events = ring_events(ring);
+  // Copy with wrap at the ring's own size, in at most two runs.
+  const std::size_t first = n < std::size_t{nr} - head ? n : std::size_t{nr} - head;
+  std::memcpy(out, events + head, first * sizeof(io_event));
+  if (n > first) std::memcpy(out + first, events, (n - first) * sizeof(io_event));
+  const auto new_head = static_cast<std::uint32_t>((head + n) % nr);
+  std::atomic_ref<std::uint32_t>(ring->head).store(new_head, std::memory_order_release);
+  return n;
+}
+
+}  // namespace aio::detail
