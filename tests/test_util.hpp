@@ -1,0 +1,221 @@
+// aiopp tests — small shared RAII helpers (temp files, pipes, eventfds, signals, aio-nr).
+#pragma once
+
+#include <aio/aio.hpp>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace aiotest {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+/// An owned file descriptor (-1 when empty).
+class Fd {
+ public:
+  Fd() noexcept = default;
+  explicit Fd(int fd) noexcept : fd_(fd) {}
+  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  Fd& operator=(Fd&& o) noexcept {
+    if (this != &o) {
+      reset();
+      fd_ = std::exchange(o.fd_, -1);
+    }
+    return *this;
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() { reset(); }
+  void reset() noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  [[nodiscard]] int get() const noexcept { return fd_; }
+  [[nodiscard]] bool ok() const noexcept { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
+/// A fresh directory under `base` (default /tmp, which is ext4 here), removed with its
+/// contents on destruction.
+class TempDir {
+ public:
+  explicit TempDir(const char* base = "/tmp") {
+    std::string tmpl = std::string(base) + "/aiopp-core-XXXXXX";
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    if (::mkdtemp(buf.data()) != nullptr) path_ = buf.data();
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() {
+    if (!path_.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(path_, ec);
+    }
+  }
+  [[nodiscard]] bool ok() const noexcept { return !path_.empty(); }
+  [[nodiscard]] std::string file(std::string_view name) const { return path_ + "/" + std::string(name); }
+
+  /// Creates (truncates) `name` holding `content`; returns an fd opened with `flags`.
+  [[nodiscard]] Fd make_file(std::string_view name, std::string_view content, int flags = O_RDWR) const {
+    const std::string p = file(name);
+    {
+      Fd w(::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+      if (!w.ok()) return Fd{};
+      std::size_t done = 0;
+      while (done < content.size()) {
+        const ssize_t n = ::write(w.get(), content.data() + done, content.size() - done);
+        if (n <= 0) return Fd{};
+        done += static_cast<std::size_t>(n);
+      }
+    }
+    return Fd(::open(p.c_str(), flags | O_CLOEXEC));
+  }
+
+ private:
+  std::string path_;
+};
+
+/// pipe2(O_CLOEXEC) pair.
+struct Pipe {
+  Fd rd, wr;
+  Pipe() {
+    int p[2] = {-1, -1};
+    if (::pipe2(p, O_CLOEXEC) == 0) {
+      rd = Fd(p[0]);
+      wr = Fd(p[1]);
+    }
+  }
+  [[nodiscard]] bool ok() const noexcept { return rd.ok() && wr.ok(); }
+};
+
+/// A non-blocking eventfd starting at 0.
+inline Fd make_eventfd() { return Fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)); }
+
+/// Reads an eventfd counter (resetting it); nullopt if it was 0 (EAGAIN) or on error.
+inline std::optional<std::uint64_t> read_eventfd(int fd) {
+  std::uint64_t v = 0;
+  if (::read(fd, &v, sizeof v) != static_cast<ssize_t>(sizeof v)) return std::nullopt;
+  return v;
+}
+
+inline std::string pattern(std::size_t n, char seed = 'a') {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>(seed + static_cast<char>(i % 26));
+  return s;
+}
+
+inline std::span<std::byte> bytes(std::string& s) noexcept {
+  return std::as_writable_bytes(std::span(s.data(), s.size()));
+}
+inline std::span<const std::byte> cbytes(const std::string& s) noexcept {
+  return std::as_bytes(std::span(s.data(), s.size()));
+}
+
+/// Reads a single integer from a /proc file (-1 on failure).
+inline long long read_proc_number(const char* path) {
+  std::ifstream in(path);
+  long long v = -1;
+  if (!(in >> v)) return -1;
+  return v;
+}
+inline long long aio_nr() { return read_proc_number("/proc/sys/fs/aio-nr"); }
+inline long long aio_max_nr() { return read_proc_number("/proc/sys/fs/aio-max-nr"); }
+
+/// Submits one iocb; returns the submit result.
+inline aio::Result<std::size_t> submit_one(aio::Context& ctx, iocb& cb) noexcept {
+  iocb* p = &cb;
+  return ctx.submit(std::span<iocb* const>(&p, 1));
+}
+
+/// Reaps exactly `n` events (or fewer if `limit` elapses). Returns what it got.
+inline std::vector<io_event> reap(aio::Context& ctx, std::size_t n,
+                                  std::chrono::milliseconds limit = 5000ms) {
+  std::vector<io_event> out;
+  std::vector<io_event> buf(n == 0 ? 1 : n);
+  const auto deadline = Clock::now() + limit;
+  while (out.size() < n) {
+    const auto now = Clock::now();
+    if (now >= deadline) break;
+    const std::size_t want = n - out.size();
+    auto got = ctx.getevents(1, std::span(buf.data(), want),
+                             std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now));
+    if (!got) {
+      if (got.error() == std::errc::interrupted) continue;
+      break;
+    }
+    if (*got == 0) break;
+    out.insert(out.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(*got));
+  }
+  return out;
+}
+
+/// Installs a signal handler for the scope, restoring the previous disposition after.
+class ScopedSignalHandler {
+ public:
+  ScopedSignalHandler(int sig, void (*handler)(int), int flags = 0) : sig_(sig) {
+    struct sigaction sa {};
+    sa.sa_handler = handler;
+    sa.sa_flags = flags;
+    sigemptyset(&sa.sa_mask);
+    ok_ = ::sigaction(sig, &sa, &old_) == 0;
+  }
+  ScopedSignalHandler(const ScopedSignalHandler&) = delete;
+  ScopedSignalHandler& operator=(const ScopedSignalHandler&) = delete;
+  ~ScopedSignalHandler() {
+    if (ok_) ::sigaction(sig_, &old_, nullptr);
+  }
+  [[nodiscard]] bool ok() const noexcept { return ok_; }
+
+ private:
+  int sig_;
+  bool ok_ = false;
+  struct sigaction old_ {};
+};
+
+/// Restores the calling thread's signal mask on destruction.
+class ScopedThreadMask {
+ public:
+  ScopedThreadMask() { ::pthread_sigmask(SIG_SETMASK, nullptr, &saved_); }
+  ScopedThreadMask(const ScopedThreadMask&) = delete;
+  ScopedThreadMask& operator=(const ScopedThreadMask&) = delete;
+  ~ScopedThreadMask() { ::pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
+
+ private:
+  sigset_t saved_{};
+};
+
+inline sigset_t current_thread_mask() {
+  sigset_t s;
+  sigemptyset(&s);
+  ::pthread_sigmask(SIG_SETMASK, nullptr, &s);
+  return s;
+}
+
+inline bool is_blocked(int sig) {
+  const sigset_t s = current_thread_mask();
+  return sigismember(&s, sig) == 1;
+}
+
+}  // namespace aiotest
