@@ -5,3 +5,4 @@ target_compile_definitions(test_version PRIVATE AIOPP_EXPECTED_VERSION="${PROJEC
 aiopp_add_test(test_context_lifecycle test_context_lifecycle.cpp)
 aiopp_add_test(test_submit test_submit.cpp)
 aiopp_add_test(test_getevents test_getevents.cpp)
+aiopp_add_test(test_cancel test_cancel.cpp)

@@ -151,7 +151,8 @@ class Context {
 
   /// io_cancel(): asks the kernel to cancel an in-flight request. Success means the
   /// cancellation was accepted (the kernel answers -EINPROGRESS); the request's completion
-  /// (res == -ECANCELED for a poll) still arrives through getevents() and must be reaped.
+  /// still arrives through getevents() and must be reaped. For a cancelled poll Linux
+  /// reports res == 0 (an empty ready mask), not -ECANCELED.
   /// Only IOCB_CMD_POLL requests can be cancelled: file reads/writes/fsyncs give
   /// invalid_argument, and so does a request that has already completed.
   [[nodiscard]] Result<void> cancel(iocb& request) noexcept;
