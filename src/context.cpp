@@ -9,6 +9,7 @@
 #include <thread>
 #include <utility>
 
+#include "aio/observer.hpp"
 #include "fork_guard.hpp"
 #include "ring.hpp"
 #include "syscall.hpp"
@@ -37,6 +38,37 @@ namespace {
     return true;
   const char* preload = std::getenv("LD_PRELOAD");
   return preload != nullptr && std::strstr(preload, "vgpreload") != nullptr;
+}
+
+// What an observer sees of a result: the kernel's raw convention (>= 0 or -errno); for
+// io_setup (Result<aio_context_t>, i.e. Result<std::size_t>) the new handle.
+[[nodiscard]] long raw_of(const Result<std::size_t>& r) noexcept {
+  return r ? static_cast<long>(*r) : -static_cast<long>(r.error().value());
+}
+[[nodiscard]] long raw_of(const Result<long>& r) noexcept {
+  return r ? *r : -static_cast<long>(r.error().value());
+}
+[[nodiscard]] long raw_of(const Result<void>& r) noexcept {
+  return r ? 0 : -static_cast<long>(r.error().value());
+}
+
+// Runs one shim call; with an observer attached, tells it what happened (and how long it
+// took, if it has a hook). Without one, this is the bare call.
+template <class Call>
+[[nodiscard]] auto observed(Observer* obs, SyscallInfo info, Call&& call) noexcept -> decltype(call()) {
+  if (obs == nullptr) [[likely]]
+    return call();
+  const bool timed = obs->wants_timing();
+  const std::int64_t t0 = timed ? Observer::now_ns() : 0;
+  auto r = call();
+  info.result = raw_of(r);
+  info.duration = std::chrono::nanoseconds(timed ? Observer::now_ns() - t0 : 0);
+  obs->on_syscall(info);
+  return r;
+}
+
+[[nodiscard]] long long timeout_ns_of(const sys::KernelTimespec* ts) noexcept {
+  return ts == nullptr ? -1 : ts->tv_sec * 1'000'000'000LL + ts->tv_nsec;
 }
 
 [[nodiscard]] detail::RingHeader* ring_of(aio_context_t handle) noexcept {
@@ -103,7 +135,11 @@ struct Context::Reap {
       const std::size_t ready = detail::ring_ready(ring, self.ring_nr_);
       if (ready != detail::ring_not_usable && (ready >= min_nr || zero_timeout)) {
         const std::size_t n = detail::ring_reap(ring, self.ring_nr_, events.data(), events.size());
-        if (n != detail::ring_not_usable) out = n;
+        if (n != detail::ring_not_usable) {
+          out = n;
+          if (Observer* obs = self.observer(); obs != nullptr && n != 0)
+            obs->on_reaped(events.first(n), true, obs->latency_tracking() ? Observer::now_ns() : 0);
+        }
       }
     }
     self.reap_state_.fetch_and(~ring_reaper, std::memory_order_release);
@@ -116,10 +152,12 @@ struct Context::Reap {
   }
 };
 
-Result<Context> Context::create(unsigned max_events, ReapMode mode) noexcept {
-  auto handle = sys::io_setup(max_events);
+Result<Context> Context::create(unsigned max_events, ReapMode mode, Observer* observer) noexcept {
+  auto handle = observed(observer, {Syscall::setup, 0, static_cast<long>(max_events), 0, -1, false, 0, {}},
+                         [&]() noexcept { return sys::io_setup(max_events); });
   if (!handle) return std::unexpected(handle.error());
   Context ctx;
+  ctx.observer_.store(observer, std::memory_order_relaxed);
   ctx.ctx_.store(*handle, std::memory_order_relaxed);
   ctx.owner_ = detail::process_incarnation();
   ctx.max_events_ = max_events;
@@ -136,6 +174,7 @@ Result<Context> Context::create(unsigned max_events, ReapMode mode) noexcept {
 
 Context::Context(Context&& other) noexcept
     : ctx_(other.ctx_.exchange(0, std::memory_order_relaxed)),
+      observer_(other.observer_.exchange(nullptr, std::memory_order_relaxed)),
       owner_(std::exchange(other.owner_, 0)),
       max_events_(std::exchange(other.max_events_, 0)),
       ring_nr_(std::exchange(other.ring_nr_, 0)),
@@ -149,6 +188,7 @@ Context& Context::operator=(Context&& other) noexcept {
     max_events_ = std::exchange(other.max_events_, 0);
     ring_nr_ = std::exchange(other.ring_nr_, 0);
     ring_reap_ = std::exchange(other.ring_reap_, false);
+    observer_.store(other.observer_.exchange(nullptr, std::memory_order_relaxed), std::memory_order_relaxed);
   }
   return *this;
 }
@@ -173,7 +213,8 @@ Result<void> Context::close() noexcept {
   max_events_ = 0;
   if (!ours) return fail(EINVAL);  // the parent's context, seen in a forked child: not ours
   Reap::drain_ring_users(reap_state_);
-  return sys::io_destroy(handle);
+  return observed(observer(), {Syscall::destroy, handle, 0, 0, -1, false, 0, {}},
+                  [&]() noexcept { return sys::io_destroy(handle); });
 }
 
 Result<void> Context::destroy() noexcept {
@@ -201,7 +242,14 @@ Result<std::size_t> Context::submit(std::span<iocb* const> iocbs) noexcept {
   // The kernel clamps nr to the ring size; clamping to LONG_MAX only keeps the cast exact.
   constexpr auto max_nr = static_cast<std::size_t>(std::numeric_limits<long>::max());
   const long nr = static_cast<long>(iocbs.size() < max_nr ? iocbs.size() : max_nr);
-  return sys::io_submit(handle, nr, iocbs.data());
+  Observer* obs = observer();
+  if (obs == nullptr) [[likely]]
+    return sys::io_submit(handle, nr, iocbs.data());
+  const std::int64_t t_submit = obs->latency_tracking() ? Observer::now_ns() : 0;
+  auto n = observed(obs, {Syscall::submit, handle, nr, 0, -1, false, 0, {}},
+                    [&]() noexcept { return sys::io_submit(handle, nr, iocbs.data()); });
+  if (n && *n != 0 && obs->latency_tracking()) obs->on_submitted(iocbs.first(*n), t_submit);
+  return n;
 }
 
 Result<std::size_t> Context::getevents(std::size_t min_nr, std::span<io_event> events,
@@ -230,21 +278,31 @@ Result<std::size_t> Context::pgetevents_impl(std::size_t min_nr, std::span<io_ev
 
   const auto min = static_cast<long>(min_nr);
   const auto nr = static_cast<long>(events.size());
+  Observer* obs = observer();
+  const SyscallInfo info{Syscall::getevents, handle, nr, min, timeout_ns_of(tsp), false, 0, {}};
+  auto getevents_call = [&]() noexcept { return sys::io_getevents(handle, min, nr, events.data(), tsp); };
   if (ring_reap_) Reap::enter_kernel(reap_state_);
   Result<std::size_t> n;
   if (!use_pgetevents) {
-    n = sys::io_getevents(handle, min, nr, events.data(), tsp);
+    n = observed(obs, info, getevents_call);
   } else {
     const sys::AioSigset sig{sigmask, sys::kernel_sigset_size};
-    n = sys::io_pgetevents(handle, min, nr, events.data(), tsp, sigmask != nullptr ? &sig : nullptr);
+    SyscallInfo pinfo = info;
+    pinfo.call = Syscall::pgetevents;
+    pinfo.sigmask = sigmask != nullptr;
+    n = observed(obs, pinfo, [&]() noexcept {
+      return sys::io_pgetevents(handle, min, nr, events.data(), tsp, sigmask != nullptr ? &sig : nullptr);
+    });
     if (!n && sigmask == nullptr &&
         (n.error() == std::errc::function_not_supported || n.error() == std::errc::operation_not_permitted)) {
       // Old kernel (< 4.18) or a seccomp filter that blocks io_pgetevents: without a mask to
       // apply, io_getevents does the same job.
-      n = sys::io_getevents(handle, min, nr, events.data(), tsp);
+      n = observed(obs, info, getevents_call);
     }
   }
   if (ring_reap_) reap_state_.fetch_sub(Reap::kernel_reaper, std::memory_order_release);
+  if (obs != nullptr && n && *n != 0)
+    obs->on_reaped(events.first(*n), false, obs->latency_tracking() ? Observer::now_ns() : 0);
   return n;
 }
 
@@ -252,7 +310,8 @@ Result<void> Context::cancel(iocb& request) noexcept {
   const aio_context_t handle = usable_handle();
   if (handle == 0) return fail(EINVAL);
   io_event unused{};  // only pre-3.x kernels wrote the event here; now it comes via the ring
-  auto r = sys::io_cancel(handle, &request, &unused);
+  auto r = observed(observer(), {Syscall::cancel, handle, 0, 0, -1, false, 0, {}},
+                    [&]() noexcept { return sys::io_cancel(handle, &request, &unused); });
   if (!r) return std::unexpected(r.error());
   return {};  // -EINPROGRESS (or 0): accepted; the completion arrives through getevents()
 }

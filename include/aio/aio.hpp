@@ -3,5 +3,6 @@
 
 #include "aio/context.hpp"
 #include "aio/iocb.hpp"
+#include "aio/observer.hpp"
 #include "aio/result.hpp"
 #include "aio/version.hpp"

@@ -54,6 +54,8 @@
 
 namespace aio {
 
+class Observer;  // aio/observer.hpp
+
 /// How long getevents()/pgetevents() may block: std::nullopt waits forever, zero polls,
 /// a negative duration is rejected with invalid_argument (the kernel would block forever).
 using Timeout = std::optional<std::chrono::nanoseconds>;
@@ -85,7 +87,13 @@ class Context {
     return create(max_events, ReapMode::automatic);
   }
   /// create() with an explicit reap mode.
-  [[nodiscard]] static Result<Context> create(unsigned max_events, ReapMode mode) noexcept;
+  [[nodiscard]] static Result<Context> create(unsigned max_events, ReapMode mode) noexcept {
+    return create(max_events, mode, nullptr);
+  }
+  /// create() with an observer attached from the start (it also sees the io_setup call,
+  /// failed or not). The observer is not owned and must outlive the attachment.
+  [[nodiscard]] static Result<Context> create(unsigned max_events, ReapMode mode,
+                                              Observer* observer) noexcept;
 
   Context(Context&& other) noexcept;
   Context& operator=(Context&& other) noexcept;  // destroys what *this owned; self-move safe
@@ -108,6 +116,13 @@ class Context {
 
   /// The max_events this Context was created with (0 when empty).
   [[nodiscard]] unsigned max_events() const noexcept { return max_events_; }
+
+  /// Attaches an observer (aio/observer.hpp) that counts this Context's syscalls, events and
+  /// errors and, if asked, request latencies; nullptr detaches. Not owned: it must outlive
+  /// the attachment. Attach/detach while no other thread uses the Context. With none
+  /// attached, each call pays one predictable branch.
+  void set_observer(Observer* observer) noexcept { observer_.store(observer, std::memory_order_relaxed); }
+  [[nodiscard]] Observer* observer() const noexcept { return observer_.load(std::memory_order_relaxed); }
 
   /// True when getevents()/pgetevents() may reap from the ring without a syscall.
   [[nodiscard]] bool ring_reaping() const noexcept { return ring_reap_; }
@@ -178,6 +193,7 @@ class Context {
   // each; bits 32-63: reapers inside the kernel, 1<<32 each). destroy() waits for the low
   // half to drain before io_destroy() unmaps the ring.
   mutable std::atomic<std::uint64_t> reap_state_{0};
+  std::atomic<Observer*> observer_{nullptr};
   std::uint64_t owner_ = 0;  // the process incarnation that created ctx_ (see fork above)
   unsigned max_events_ = 0;
   std::uint32_t ring_nr_ = 0;  // the ring's event slots, fixed at setup; 0: ring unreadable
