@@ -6,3 +6,10 @@
 #include "aio/observer.hpp"
 #include "aio/result.hpp"
 #include "aio/version.hpp"
+// Beyond the syscalls
+#include "aio/batch.hpp"
+#include "aio/flags.hpp"
+#include "aio/limits.hpp"
+#include "aio/nowait.hpp"
+#include "aio/probe.hpp"
+#include "aio/wait.hpp"

@@ -1,0 +1,38 @@
+// aiopp — deadline waits (see include/aio/wait.hpp for the contract).
+#include "aio/wait.hpp"
+
+#include <cerrno>
+
+namespace aio {
+
+Result<std::size_t> wait_until(Context& ctx, std::size_t min_nr, std::span<io_event> events,
+                               std::chrono::steady_clock::time_point deadline,
+                               const sigset_t* sigmask) noexcept {
+  using Clock = std::chrono::steady_clock;
+  if (min_nr > events.size() || !ctx.valid()) return fail(EINVAL);
+  std::size_t got = 0;
+  for (;;) {
+    Timeout timeout;  // nullopt: no time limit
+    if (deadline != Clock::time_point::max()) {
+      const Clock::time_point now = Clock::now();
+      timeout = deadline > now ? std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now) : std::chrono::nanoseconds(0);
+    }
+    const std::size_t want = min_nr > got ? min_nr - got : 0;
+    const std::span<io_event> room = events.subspan(got);
+    auto n = sigmask != nullptr ? ctx.pgetevents(want, room, timeout, sigmask)
+                                : ctx.getevents(want, room, timeout);
+    if (!n) {
+      if (n.error() == std::errc::interrupted) continue;  // recompute what is left, retry
+      if (got != 0) return got;                            // never lose reaped completions
+      return std::unexpected(n.error());
+    }
+    got += *n;
+    if (got >= min_nr) return got;
+    // Fewer than asked: the kernel's timer expired, or a signal arrived after some were
+    // copied (io_getevents then returns the count). Go on only while time is left.
+    if (timeout && *timeout == std::chrono::nanoseconds(0)) return got;
+    if (deadline != Clock::time_point::max() && Clock::now() >= deadline) return got;
+  }
+}
+
+}  // namespace aio
