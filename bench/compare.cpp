@@ -682,7 +682,9 @@ int run_single(const Options& o) {
     AIOPP_BENCH_CALLGRIND_STOP();
     if (!ok) die("I/O failed");
     a->teardown();
-    std::printf("SINGLE %s %s %u ops %zu\n", a->name(), spec.name.c_str(), w.batch, iters * w.batch);
+    // "warmup" ops ran before the instrumented loop (strace sees them, callgrind does not).
+    std::printf("SINGLE %s %s %u warmup %zu ops %zu\n", a->name(), spec.name.c_str(), w.batch,
+                std::size_t{64} * w.batch, iters * w.batch);
     ::close(efd);
     return 0;
   }
