@@ -7,6 +7,8 @@ aiopp_add_test(test_wait test_wait.cpp)
 aiopp_add_test(test_wait_fi FI test_wait_fi.cpp)
 aiopp_add_test(test_limits test_limits.cpp)
 aiopp_add_test(test_limits_fi FI test_limits_fi.cpp)
+aiopp_add_test(test_probe test_probe.cpp)
+aiopp_add_test(test_probe_fi FI test_probe_fi.cpp)
 
 # Tests that fill the system-wide fs.aio-max-nr quota for a moment: never alongside other
 # tests (RUN_SERIAL). Like aiopp_add_test(), plus that property on every discovered test.
