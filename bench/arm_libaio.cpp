@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstring>
 
 namespace bench {
@@ -41,6 +42,7 @@ class LibaioArm final : public Arm {
       if (!submit_all(ptrs_.data(), n)) return false;
       for (std::size_t got = 0; got < n;) {
         const int r = ::io_getevents(ctx_, static_cast<long>(n - got), static_cast<long>(n - got), ev_.data(), nullptr);
+        if (r == -EINTR) continue;
         if (r <= 0) return false;
         for (int e = 0; e < r; ++e) {
           const auto res = static_cast<long>(ev_[static_cast<std::size_t>(e)].res);
@@ -63,6 +65,7 @@ class LibaioArm final : public Arm {
     std::array<struct iocb*, max_batch> again{};
     while (completed < ops) {
       const int r = ::io_getevents(ctx_, 1, static_cast<long>(qd), ev_.data(), nullptr);
+      if (r == -EINTR) continue;
       if (r <= 0) return false;
       std::size_t k = 0;
       for (int e = 0; e < r; ++e) {

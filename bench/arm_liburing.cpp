@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstring>
 
 namespace bench {
@@ -58,7 +59,11 @@ class LiburingArm final : public Arm {
     std::size_t completed = 0;
     while (completed < ops) {
       io_uring_cqe* cqe = nullptr;
-      if (::io_uring_wait_cqe(&ring_, &cqe) != 0) return false;
+      if (const int w = ::io_uring_wait_cqe(&ring_, &cqe); w == -EINTR) {
+        continue;
+      } else if (w != 0) {
+        return false;
+      }
       const unsigned n = ::io_uring_peek_batch_cqe(&ring_, cqes_.data(), static_cast<unsigned>(qd));
       std::size_t k = 0;
       for (unsigned e = 0; e < n; ++e) {
@@ -95,7 +100,10 @@ class LiburingArm final : public Arm {
     unsigned n = ::io_uring_peek_batch_cqe(&ring_, cqes_.data(), static_cast<unsigned>(want));
     if (n == 0) {
       io_uring_cqe* cqe = nullptr;
-      if (::io_uring_wait_cqe(&ring_, &cqe) != 0) return 0;
+      int w = 0;
+      while ((w = ::io_uring_wait_cqe(&ring_, &cqe)) == -EINTR) {
+      }
+      if (w != 0) return 0;
       n = ::io_uring_peek_batch_cqe(&ring_, cqes_.data(), static_cast<unsigned>(want));
     }
     for (unsigned e = 0; e < n; ++e) {

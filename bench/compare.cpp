@@ -81,8 +81,9 @@ struct RawBackend {
     return ::syscall(SYS_io_submit, static_cast<long>(ctx), static_cast<long>(n), cbs);
   }
   long reap(std::size_t min, io_event* ev, std::size_t nr) noexcept {
-    return ::syscall(SYS_io_getevents, static_cast<long>(ctx), static_cast<long>(min),
-                     static_cast<long>(nr), ev, nullptr);
+    const long r = ::syscall(SYS_io_getevents, static_cast<long>(ctx), static_cast<long>(min),
+                             static_cast<long>(nr), ev, nullptr);
+    return r < 0 ? -errno : r;
   }
 };
 
@@ -108,7 +109,7 @@ struct AioppBackend {
   }
   long reap(std::size_t min, io_event* ev, std::size_t nr) noexcept {
     auto r = ctx.getevents(min, std::span<io_event>(ev, nr));
-    return r ? static_cast<long>(*r) : -1;
+    return r ? static_cast<long>(*r) : -static_cast<long>(r.error().value());
   }
 };
 

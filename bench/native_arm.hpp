@@ -9,7 +9,10 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <cerrno>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <string>
 
 #include "arm.hpp"
@@ -25,7 +28,7 @@ inline constexpr unsigned ring_events = 256;  // io_setup size for every native 
 //   static void make_pread(iocb&, int fd, std::byte* buf, std::size_t size, std::int64_t off);
 //   static void make_poll(iocb&, int fd);
 //   long submit(iocb* const* cbs, std::size_t n);            accepted count or < 0
-//   long reap(std::size_t min, io_event* ev, std::size_t nr);   reaped count or < 0
+//   long reap(std::size_t min, io_event* ev, std::size_t nr);   reaped count or -errno
 template <class Backend>
 class NativeArm final : public Arm {
  public:
@@ -69,10 +72,11 @@ class NativeArm final : public Arm {
     std::array<iocb*, max_batch> again{};
     while (completed < ops) {
       const long r = be_.reap(1, ev_.data(), qd);
-      if (r <= 0) return false;
+      if (r == -EINTR) continue;  // a stop/continue of the process interrupts a blocked wait
+      if (r <= 0) return report("getevents", r);
       std::size_t k = 0;
       for (std::size_t e = 0; e < static_cast<std::size_t>(r); ++e) {
-        if (ev_[e].res != 4096) return false;
+        if (ev_[e].res != 4096) return report("completion res", ev_[e].res);
         sink += static_cast<std::uint64_t>(ev_[e].res);
         if (submitted < ops) {
           const auto slot = static_cast<std::size_t>(ev_[e].data);
@@ -84,7 +88,7 @@ class NativeArm final : public Arm {
       completed += static_cast<std::size_t>(r);
       for (std::size_t done = 0; done < k;) {
         const long s = be_.submit(again.data() + done, k - done);
-        if (s <= 0) return false;
+        if (s <= 0) return report("resubmit", s);
         done += static_cast<std::size_t>(s);
       }
     }
@@ -92,6 +96,11 @@ class NativeArm final : public Arm {
   }
 
  private:
+  [[nodiscard]] bool report(const char* what, long long v) const noexcept {
+    std::fprintf(stderr, "%s: %s returned %lld\n", name_, what, v);
+    return false;
+  }
+
   void build(std::size_t i, std::int64_t off) noexcept {
     if (w_.op == Op::poll) {
       Backend::make_poll(cbs_[i], w_.fd);
@@ -113,6 +122,7 @@ class NativeArm final : public Arm {
   [[nodiscard]] bool reap_exactly(std::size_t n) {
     for (std::size_t got = 0; got < n;) {
       const long r = be_.reap(n - got, ev_.data(), n - got);
+      if (r == -EINTR) continue;
       if (r <= 0) return false;
       for (std::size_t e = 0; e < static_cast<std::size_t>(r); ++e) {
         if (ev_[e].res < 0) return false;
