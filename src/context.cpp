@@ -5,7 +5,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
-#include <optional>
 #include <thread>
 #include <utility>
 
@@ -75,7 +74,26 @@ template <class Call>
   return reinterpret_cast<detail::RingHeader*>(static_cast<std::uintptr_t>(handle));
 }
 
+// EINVAL for an empty (or fork-inherited) Context or bad arguments: built out of line, so
+// the success paths make no call besides the syscall.
+[[nodiscard, gnu::cold, gnu::noinline]] Result<std::size_t> einval_count() noexcept { return fail(EINVAL); }
+
 }  // namespace
+
+inline aio_context_t Context::usable_handle() const noexcept {
+  const aio_context_t handle = ctx_.load(std::memory_order_relaxed);
+  // In a forked child the handle names the parent's context and ring: refuse it without
+  // any syscall (the kernel would say EINVAL too) and without touching the shared ring.
+  // owner_ was claimed at create() (which also mapped the incarnation page), so a non-empty
+  // Context compares with the current id without any call; in a child the page reads 0 (or
+  // the child's own, newer id) and never equals owner_.
+  if (handle == 0) [[unlikely]]
+    return 0;
+  const detail::Incarnation* inc = detail::g_incarnation.load(std::memory_order_relaxed);
+  if (inc == nullptr || inc->id.load(std::memory_order_relaxed) != owner_) [[unlikely]]
+    return 0;
+  return handle;
+}
 
 // reap_state_ bits (see context.hpp).
 struct Context::Reap {
@@ -120,30 +138,103 @@ struct Context::Reap {
     }
   }
 
-  // What the ring can answer without waiting: nullopt = go to the kernel.
-  [[nodiscard]] static std::optional<Result<std::size_t>> from_ring(
-      Context& self, std::size_t min_nr, std::span<io_event> events, bool zero_timeout) noexcept {
-    if (!try_claim_ring(self.reap_state_)) return std::nullopt;
-    std::optional<Result<std::size_t>> out;
+  static constexpr std::size_t go_to_kernel = static_cast<std::size_t>(-1);
+  static constexpr std::size_t emptied = static_cast<std::size_t>(-2);
+
+  // What the ring can answer without waiting: a count, go_to_kernel (too few ready and the
+  // call may wait, another thread is reaping, or the ring looks wrong), or emptied (the
+  // Context was destroyed under us).
+  [[nodiscard]] static std::size_t from_ring(Context& self, std::size_t min_nr, std::span<io_event> events,
+                                             bool zero_timeout) noexcept {
+    if (!try_claim_ring(self.reap_state_)) [[unlikely]]
+      return go_to_kernel;
+    std::size_t n = emptied;
     // seq_cst claim above, seq_cst load here, against destroy()'s exchange-then-load: either
     // we see the Context emptied, or destroy() sees our claim and waits before unmapping.
-    const aio_context_t handle = self.ctx_.load(std::memory_order_seq_cst);
-    if (handle == 0) {
-      out = fail(EINVAL);
-    } else {
-      detail::RingHeader* ring = ring_of(handle);
-      const std::size_t ready = detail::ring_ready(ring, self.ring_nr_);
-      if (ready != detail::ring_not_usable && (ready >= min_nr || zero_timeout)) {
-        const std::size_t n = detail::ring_reap(ring, self.ring_nr_, events.data(), events.size());
-        if (n != detail::ring_not_usable) {
-          out = n;
-          if (Observer* obs = self.observer(); obs != nullptr && n != 0)
-            obs->on_reaped(events.first(n), true, obs->latency_tracking() ? Observer::now_ns() : 0);
-        }
-      }
+    if (const aio_context_t handle = self.ctx_.load(std::memory_order_seq_cst); handle != 0) [[likely]] {
+      n = detail::ring_reap_at_least(ring_of(handle), self.ring_nr_, events.data(), events.size(),
+                                     zero_timeout ? 0 : min_nr);
+      if (n >= detail::ring_too_few) n = go_to_kernel;  // too few, or not usable
     }
     self.reap_state_.fetch_and(~ring_reaper, std::memory_order_release);
-    return out;
+    if (n != 0 && n < emptied) {
+      if (Observer* obs = self.observer(); obs != nullptr) [[unlikely]]
+        obs->on_reaped(events.first(n), true, obs->latency_tracking() ? Observer::now_ns() : 0);
+    }
+    return n;
+  }
+
+  // io_getevents or io_pgetevents (with the ENOSYS/EPERM fallback when there is no mask),
+  // registered as a kernel reaper when the ring is in use, and observed if Observed.
+  template <bool Observed>
+  [[nodiscard]] static Result<std::size_t> in_kernel(Context& self, aio_context_t handle, std::size_t min_nr,
+                                                     std::span<io_event> events, const sys::KernelTimespec* tsp,
+                                                     const sigset_t* sigmask, bool use_pgetevents) noexcept {
+    const auto min = static_cast<long>(min_nr);
+    const auto nr = static_cast<long>(events.size());
+    Observer* obs = Observed ? self.observer() : nullptr;
+    auto call = [&](Syscall kind, auto&& syscall) noexcept -> Result<std::size_t> {
+      if constexpr (Observed) {
+        return observed(obs, {kind, handle, nr, min, timeout_ns_of(tsp), kind == Syscall::pgetevents && sigmask != nullptr, 0, {}},
+                        syscall);
+      } else {
+        (void)kind;
+        return syscall();
+      }
+    };
+    auto getevents = [&]() noexcept { return sys::io_getevents(handle, min, nr, events.data(), tsp); };
+    const bool ring = self.ring_reap_;
+    if (ring) enter_kernel(self.reap_state_);
+    Result<std::size_t> n;
+    if (!use_pgetevents) {
+      n = call(Syscall::getevents, getevents);
+    } else {
+      const sys::AioSigset sig{sigmask, sys::kernel_sigset_size};
+      n = call(Syscall::pgetevents, [&]() noexcept {
+        return sys::io_pgetevents(handle, min, nr, events.data(), tsp, sigmask != nullptr ? &sig : nullptr);
+      });
+      if (!n && sigmask == nullptr &&
+          (n.error() == std::errc::function_not_supported || n.error() == std::errc::operation_not_permitted)) {
+        // Old kernel (< 4.18) or a seccomp filter that blocks io_pgetevents: without a mask to
+        // apply, io_getevents does the same job.
+        n = call(Syscall::getevents, getevents);
+      }
+    }
+    if (ring) self.reap_state_.fetch_sub(kernel_reaper, std::memory_order_release);
+    if constexpr (Observed) {
+      if (n && *n != 0) obs->on_reaped(events.first(*n), false, obs->latency_tracking() ? Observer::now_ns() : 0);
+    }
+    return n;
+  }
+
+  [[gnu::cold, gnu::noinline]] static Result<std::size_t> in_kernel_observed(
+      Context& self, aio_context_t handle, std::size_t min_nr, std::span<io_event> events,
+      const sys::KernelTimespec* tsp, const sigset_t* sigmask, bool use_pgetevents) noexcept {
+    return in_kernel<true>(self, handle, min_nr, events, tsp, sigmask, use_pgetevents);
+  }
+
+  // getevents() and pgetevents(): argument checks, then the ring if it can answer, then the
+  // kernel.
+  [[nodiscard, gnu::always_inline]] static inline Result<std::size_t> reap(Context& self, std::size_t min_nr, std::span<io_event> events,
+                                                const Timeout& timeout, const sigset_t* sigmask,
+                                                bool use_pgetevents) noexcept {
+    const aio_context_t handle = self.usable_handle();
+    if (handle == 0 || min_nr > events.size()) [[unlikely]]
+      return einval_count();
+    sys::KernelTimespec ts{};
+    const sys::KernelTimespec* tsp = nullptr;
+    if (!to_kernel_timeout(timeout, ts, tsp)) [[unlikely]]
+      return einval_count();
+    if (self.ring_reap_) {
+      const bool zero_timeout = tsp != nullptr && ts.tv_sec == 0 && ts.tv_nsec == 0;
+      const std::size_t n = from_ring(self, min_nr, events, zero_timeout);
+      if (n < emptied) [[likely]]
+        return n;
+      if (n == emptied) return einval_count();
+    }
+    if (self.observer() != nullptr) [[unlikely]]
+      return in_kernel_observed(self, handle, min_nr, events, tsp, sigmask, use_pgetevents);
+    return in_kernel<false>(self, handle, min_nr, events, tsp, sigmask, use_pgetevents);
   }
 
   // Waits until nobody reads the ring of a handle that has just been taken out of ctx_.
@@ -196,13 +287,6 @@ Context& Context::operator=(Context&& other) noexcept {
 // Nothing useful can be done with an io_destroy error in a destructor.
 Context::~Context() { (void)close(); }
 
-aio_context_t Context::usable_handle() const noexcept {
-  const aio_context_t handle = ctx_.load(std::memory_order_relaxed);
-  // In a forked child the handle names the parent's context and ring: refuse it without
-  // any syscall (the kernel would say EINVAL too) and without touching the shared ring.
-  if (handle == 0 || owner_ != detail::process_incarnation()) return 0;
-  return handle;
-}
 
 bool Context::valid() const noexcept { return usable_handle() != 0; }
 
@@ -237,7 +321,8 @@ std::size_t Context::ready() const noexcept {
 
 Result<std::size_t> Context::submit(std::span<iocb* const> iocbs) noexcept {
   const aio_context_t handle = usable_handle();
-  if (handle == 0) return fail(EINVAL);
+  if (handle == 0) [[unlikely]]
+    return einval_count();
   if (iocbs.empty()) return 0;
   // The kernel clamps nr to the ring size; clamping to LONG_MAX only keeps the cast exact.
   constexpr auto max_nr = static_cast<std::size_t>(std::numeric_limits<long>::max());
@@ -245,6 +330,12 @@ Result<std::size_t> Context::submit(std::span<iocb* const> iocbs) noexcept {
   Observer* obs = observer();
   if (obs == nullptr) [[likely]]
     return sys::io_submit(handle, nr, iocbs.data());
+  return submit_observed(*obs, handle, nr, iocbs);
+}
+
+[[gnu::cold]] Result<std::size_t> Context::submit_observed(Observer& observer, aio_context_t handle, long nr,
+                                             std::span<iocb* const> iocbs) noexcept {
+  Observer* obs = &observer;
   const std::int64_t t_submit = obs->latency_tracking() ? Observer::now_ns() : 0;
   auto n = observed(obs, {Syscall::submit, handle, nr, 0, -1, false, 0, {}},
                     [&]() noexcept { return sys::io_submit(handle, nr, iocbs.data()); });
@@ -254,56 +345,12 @@ Result<std::size_t> Context::submit(std::span<iocb* const> iocbs) noexcept {
 
 Result<std::size_t> Context::getevents(std::size_t min_nr, std::span<io_event> events,
                                        Timeout timeout) noexcept {
-  return pgetevents_impl(min_nr, events, timeout, nullptr, false);
+  return Reap::reap(*this, min_nr, events, timeout, nullptr, false);
 }
 
 Result<std::size_t> Context::pgetevents(std::size_t min_nr, std::span<io_event> events,
                                         Timeout timeout, const sigset_t* sigmask) noexcept {
-  return pgetevents_impl(min_nr, events, timeout, sigmask, true);
-}
-
-Result<std::size_t> Context::pgetevents_impl(std::size_t min_nr, std::span<io_event> events,
-                                             const Timeout& timeout, const sigset_t* sigmask,
-                                             bool use_pgetevents) noexcept {
-  const aio_context_t handle = usable_handle();
-  if (handle == 0 || min_nr > events.size()) return fail(EINVAL);
-  sys::KernelTimespec ts{};
-  const sys::KernelTimespec* tsp = nullptr;
-  if (!to_kernel_timeout(timeout, ts, tsp)) return fail(EINVAL);
-  const bool zero_timeout = tsp != nullptr && ts.tv_sec == 0 && ts.tv_nsec == 0;
-
-  if (ring_reap_) {
-    if (auto r = Reap::from_ring(*this, min_nr, events, zero_timeout)) return *r;
-  }
-
-  const auto min = static_cast<long>(min_nr);
-  const auto nr = static_cast<long>(events.size());
-  Observer* obs = observer();
-  const SyscallInfo info{Syscall::getevents, handle, nr, min, timeout_ns_of(tsp), false, 0, {}};
-  auto getevents_call = [&]() noexcept { return sys::io_getevents(handle, min, nr, events.data(), tsp); };
-  if (ring_reap_) Reap::enter_kernel(reap_state_);
-  Result<std::size_t> n;
-  if (!use_pgetevents) {
-    n = observed(obs, info, getevents_call);
-  } else {
-    const sys::AioSigset sig{sigmask, sys::kernel_sigset_size};
-    SyscallInfo pinfo = info;
-    pinfo.call = Syscall::pgetevents;
-    pinfo.sigmask = sigmask != nullptr;
-    n = observed(obs, pinfo, [&]() noexcept {
-      return sys::io_pgetevents(handle, min, nr, events.data(), tsp, sigmask != nullptr ? &sig : nullptr);
-    });
-    if (!n && sigmask == nullptr &&
-        (n.error() == std::errc::function_not_supported || n.error() == std::errc::operation_not_permitted)) {
-      // Old kernel (< 4.18) or a seccomp filter that blocks io_pgetevents: without a mask to
-      // apply, io_getevents does the same job.
-      n = observed(obs, info, getevents_call);
-    }
-  }
-  if (ring_reap_) reap_state_.fetch_sub(Reap::kernel_reaper, std::memory_order_release);
-  if (obs != nullptr && n && *n != 0)
-    obs->on_reaped(events.first(*n), false, obs->latency_tracking() ? Observer::now_ns() : 0);
-  return n;
+  return Reap::reap(*this, min_nr, events, timeout, sigmask, true);
 }
 
 Result<void> Context::cancel(iocb& request) noexcept {

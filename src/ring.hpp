@@ -18,7 +18,6 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 
 namespace aio::detail {
 
@@ -66,27 +65,44 @@ inline constexpr std::size_t ring_not_usable = static_cast<std::size_t>(-1);
   return tail >= head ? tail - head : nr - head + tail;
 }
 
-/// Copies up to `max` ready completions into `out` and advances head past them (release
-/// store, so the kernel sees the slots free only after the copies). Returns how many were
-/// copied, or ring_not_usable (nothing touched) for an unexpected header or head/tail.
+inline constexpr std::size_t ring_too_few = static_cast<std::size_t>(-2);
+
+/// If at least `min_nr` completions are ready, copies up to `max` of them into `out` and
+/// advances head past them (release store, so the kernel sees the slots free only after the
+/// copies) and returns how many were copied. Otherwise touches nothing and returns
+/// ring_too_few; for an unexpected header or head/tail returns ring_not_usable. One header
+/// check and one load each of head and tail.
 /// Caller guarantees it is the only reaper of this ring right now.
-[[nodiscard]] inline std::size_t ring_reap(RingHeader* ring, std::uint32_t nr, io_event* out,
-                                           std::size_t max) noexcept {
-  if (!ring_header_ok(ring, nr)) return ring_not_usable;
+[[nodiscard]] inline std::size_t ring_reap_at_least(RingHeader* ring, std::uint32_t nr, io_event* out,
+                                                    std::size_t max, std::size_t min_nr) noexcept {
+  if (!ring_header_ok(ring, nr)) [[unlikely]]
+    return ring_not_usable;
   const std::uint32_t head = ring_load(ring->head, std::memory_order_relaxed);
   const std::uint32_t tail = ring_load(ring->tail, std::memory_order_acquire);
-  if (head >= nr || tail >= nr) return ring_not_usable;
-  const std::size_t ready = tail >= head ? tail - head : nr - head + tail;
+  if (head >= nr || tail >= nr) [[unlikely]]
+    return ring_not_usable;
+  const std::size_t ready = tail >= head ? tail - head : std::size_t{nr} - head + tail;
+  if (ready < min_nr) return ring_too_few;
   const std::size_t n = ready < max ? ready : max;
   if (n == 0) return 0;
   const io_event* events = ring_events(ring);
-  // Copy with wrap at the ring's own size, in at most two runs.
-  const std::size_t first = n < std::size_t{nr} - head ? n : std::size_t{nr} - head;
-  std::memcpy(out, events + head, first * sizeof(io_event));
-  if (n > first) std::memcpy(out + first, events, (n - first) * sizeof(io_event));
-  const auto new_head = static_cast<std::uint32_t>((head + n) % nr);
-  std::atomic_ref<std::uint32_t>(ring->head).store(new_head, std::memory_order_release);
+  // Copy with wrap at the ring's own size (not the caller's), slot by slot: batches are
+  // usually small, and a 32-byte struct copy beats a memcpy call.
+  std::uint32_t slot = head;
+  for (std::size_t i = 0; i < n; ++i) {
+    out[i] = events[slot];
+    slot = slot + 1 == nr ? 0 : slot + 1;
+  }
+  std::atomic_ref<std::uint32_t>(ring->head).store(slot, std::memory_order_release);
   return n;
+}
+
+/// Copies up to `max` ready completions into `out` and advances head past them. Returns how
+/// many were copied, or ring_not_usable (nothing touched) for an unexpected header or
+/// head/tail. Caller guarantees it is the only reaper of this ring right now.
+[[nodiscard]] inline std::size_t ring_reap(RingHeader* ring, std::uint32_t nr, io_event* out,
+                                           std::size_t max) noexcept {
+  return ring_reap_at_least(ring, nr, out, max, 0);
 }
 
 }  // namespace aio::detail

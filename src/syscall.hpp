@@ -1,19 +1,27 @@
 // aiopp — private syscall shim. NOT installed, NOT public API.
 //
-// The only code in aiopp that calls ::syscall() and the only code that reads errno. One
-// convention, decided here: the raw layer returns what the kernel returns (a value >= 0 or
-// -errno, like liburing's __sys_* helpers), and the typed layer turns -errno into
-// aio::Result errors. Every integer argument is passed to the variadic ::syscall() as
-// `long`, so a negative int can never arrive as a huge count.
+// The only code in aiopp that makes the AIO syscalls and the only code that reads errno for
+// them. One convention, decided here: the raw layer (namespace raw) returns what the kernel
+// returns — a value >= 0 or -errno, like liburing's __sys_* helpers — and the typed layer
+// turns -errno into aio::Result errors. On x86-64 the raw layer is the `syscall`
+// instruction (as liburing's arch/x86 layer does); elsewhere glibc's ::syscall(). Every
+// argument is a `long` either way, so a negative int can never arrive as a huge count
+// through the variadic ::syscall().
 //
-// Fault injection: when compiled with AIOPP_FAULT_INJECTION (only the test-only
-// `aiopp_fi` library is), every call first goes through a hook that tests install (see
-// syscall_testing.hpp). The shipped libaiopp.a has no hook and no extra branch.
+// Everything is inline: the shipped library pays for the shim exactly nothing over a
+// hand-written syscall() call (see BENCHMARKS.md).
+//
+// Fault injection: when compiled with AIOPP_FAULT_INJECTION (only the test-only `aiopp_fi`
+// library is), the typed layer goes through hooked_*() in syscall.cpp, which consult a hook
+// that tests install (see syscall_testing.hpp). The shipped libaiopp.a has no hook.
 #pragma once
 
 #include <linux/aio_abi.h>
 #include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 
@@ -21,11 +29,14 @@
 
 namespace aio::sys {
 
+static_assert(sizeof(long) == 8, "aiopp supports 64-bit targets only (64-bit time in io_getevents)");
+
 /// The kernel's struct __kernel_timespec (64-bit time on every 64-bit target).
 struct KernelTimespec {
   long long tv_sec;
   long long tv_nsec;
 };
+static_assert(sizeof(KernelTimespec) == 16);
 
 /// io_pgetevents' last argument ("struct __aio_sigset" in the kernel).
 struct AioSigset {
@@ -39,16 +50,125 @@ inline constexpr std::size_t kernel_sigset_size = _NSIG / 8;
 
 enum class Call : std::uint8_t { setup, destroy, submit, cancel, getevents, pgetevents };
 
-[[nodiscard]] Result<aio_context_t> io_setup(unsigned nr_events) noexcept;
-[[nodiscard]] Result<void> io_destroy(aio_context_t ctx) noexcept;
-[[nodiscard]] Result<std::size_t> io_submit(aio_context_t ctx, long nr, iocb* const* iocbs) noexcept;
-/// Returns the raw success value: 0 (old kernels, event copied to *result) or -EINPROGRESS
-/// is *not* an error here — the caller decides what it means. Other -errno are errors.
-[[nodiscard]] Result<long> io_cancel(aio_context_t ctx, iocb* cb, io_event* result) noexcept;
-[[nodiscard]] Result<std::size_t> io_getevents(aio_context_t ctx, long min_nr, long nr,
-                                               io_event* events, const KernelTimespec* timeout) noexcept;
-[[nodiscard]] Result<std::size_t> io_pgetevents(aio_context_t ctx, long min_nr, long nr,
-                                                io_event* events, const KernelTimespec* timeout,
-                                                const AioSigset* sig) noexcept;
+namespace raw {
+#if defined(__x86_64__)
+// The syscall instruction itself, as the kernel's x86-64 ABI defines it (number in rax,
+// arguments in rdi, rsi, rdx, r10, r8, r9; rcx and r11 clobbered; result in rax). The
+// kernel already answers -errno, so there is no errno to read and nothing to fold: this is
+// cheaper than glibc's variadic syscall(), which moves every argument and sets errno.
+[[nodiscard]] inline long invoke(long nr, long a1, long a2 = 0, long a3 = 0, long a4 = 0, long a5 = 0,
+                                 long a6 = 0) noexcept {
+  long ret;
+  register long r10 __asm__("r10") = a4;
+  register long r8 __asm__("r8") = a5;
+  register long r9 __asm__("r9") = a6;
+  __asm__ volatile("syscall"
+                   : "=a"(ret)
+                   : "a"(nr), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8), "r"(r9)
+                   : "rcx", "r11", "memory");
+  return ret;
+}
+#else
+// Elsewhere through glibc's syscall(): it reports failure as -1 with errno set, folded
+// into -errno, once, here. Every argument is a long: syscall() is variadic.
+[[nodiscard]] inline long invoke(long nr, long a1, long a2 = 0, long a3 = 0, long a4 = 0, long a5 = 0,
+                                 long a6 = 0) noexcept {
+  const long r = ::syscall(nr, a1, a2, a3, a4, a5, a6);
+  return r == -1 ? -errno : r;
+}
+#endif
+
+template <class T>
+[[nodiscard]] inline long arg(T* p) noexcept {
+  return static_cast<long>(reinterpret_cast<std::uintptr_t>(p));
+}
+
+[[nodiscard]] inline long setup(long nr, aio_context_t* ctxp) noexcept {
+  return invoke(SYS_io_setup, nr, arg(ctxp));
+}
+[[nodiscard]] inline long destroy(aio_context_t ctx) noexcept {
+  return invoke(SYS_io_destroy, static_cast<long>(ctx));
+}
+[[nodiscard]] inline long submit(aio_context_t ctx, long nr, iocb* const* iocbs) noexcept {
+  return invoke(SYS_io_submit, static_cast<long>(ctx), nr, arg(iocbs));
+}
+[[nodiscard]] inline long cancel(aio_context_t ctx, iocb* cb, io_event* result) noexcept {
+  return invoke(SYS_io_cancel, static_cast<long>(ctx), arg(cb), arg(result));
+}
+[[nodiscard]] inline long getevents(aio_context_t ctx, long min_nr, long nr, io_event* events,
+                                    const KernelTimespec* timeout) noexcept {
+  return invoke(SYS_io_getevents, static_cast<long>(ctx), min_nr, nr, arg(events), arg(timeout));
+}
+[[nodiscard]] inline long pgetevents(aio_context_t ctx, long min_nr, long nr, io_event* events,
+                                     const KernelTimespec* timeout, const AioSigset* sig) noexcept {
+  return invoke(SYS_io_pgetevents, static_cast<long>(ctx), min_nr, nr, arg(events), arg(timeout), arg(sig));
+}
+}  // namespace raw
+
+#ifdef AIOPP_FAULT_INJECTION
+// syscall.cpp: the installed test hook's answer, or the raw call when none is installed.
+[[nodiscard]] long hooked_setup(long nr, aio_context_t* ctxp) noexcept;
+[[nodiscard]] long hooked_destroy(aio_context_t ctx) noexcept;
+[[nodiscard]] long hooked_submit(aio_context_t ctx, long nr, iocb* const* iocbs) noexcept;
+[[nodiscard]] long hooked_cancel(aio_context_t ctx, iocb* cb, io_event* result) noexcept;
+[[nodiscard]] long hooked_getevents(aio_context_t ctx, long min_nr, long nr, io_event* events,
+                                    const KernelTimespec* timeout) noexcept;
+[[nodiscard]] long hooked_pgetevents(aio_context_t ctx, long min_nr, long nr, io_event* events,
+                                     const KernelTimespec* timeout, const AioSigset* sig) noexcept;
+#define AIOPP_SHIM(call) hooked_##call
+#else
+#define AIOPP_SHIM(call) raw::call
+#endif
+
+// ---- The typed layer: the one conversion from the raw convention to Result. ------------
+
+// Errors are built out of line (std::system_category() is a call): the success path of a
+// wrapper then makes no call but the syscall itself and needs no saved registers.
+[[nodiscard, gnu::cold, gnu::noinline]] inline Result<std::size_t> count_error(long r) noexcept {
+  return fail(static_cast<int>(-r));
+}
+
+[[nodiscard]] inline Result<std::size_t> count_result(long r) noexcept {
+  if (r < 0) [[unlikely]]
+    return count_error(r);
+  return static_cast<std::size_t>(r);
+}
+
+[[nodiscard]] inline Result<aio_context_t> io_setup(unsigned nr_events) noexcept {
+  aio_context_t ctx = 0;  // the kernel requires *ctxp == 0 on entry
+  const long r = AIOPP_SHIM(setup)(static_cast<long>(nr_events), &ctx);
+  if (r < 0) return fail(static_cast<int>(-r));
+  return ctx;
+}
+
+[[nodiscard]] inline Result<void> io_destroy(aio_context_t ctx) noexcept {
+  const long r = AIOPP_SHIM(destroy)(ctx);
+  if (r < 0) return fail(static_cast<int>(-r));
+  return {};
+}
+
+[[nodiscard]] inline Result<std::size_t> io_submit(aio_context_t ctx, long nr, iocb* const* iocbs) noexcept {
+  return count_result(AIOPP_SHIM(submit)(ctx, nr, iocbs));
+}
+
+/// Success is 0 (old kernels) or -EINPROGRESS (the kernel accepted the cancellation and will
+/// deliver the event through the ring): both are returned as values. Other -errno are errors.
+[[nodiscard]] inline Result<long> io_cancel(aio_context_t ctx, iocb* cb, io_event* result) noexcept {
+  const long r = AIOPP_SHIM(cancel)(ctx, cb, result);
+  if (r < 0 && r != -EINPROGRESS) return fail(static_cast<int>(-r));
+  return r;
+}
+
+[[nodiscard]] inline Result<std::size_t> io_getevents(aio_context_t ctx, long min_nr, long nr, io_event* events,
+                                                      const KernelTimespec* timeout) noexcept {
+  return count_result(AIOPP_SHIM(getevents)(ctx, min_nr, nr, events, timeout));
+}
+
+[[nodiscard]] inline Result<std::size_t> io_pgetevents(aio_context_t ctx, long min_nr, long nr, io_event* events,
+                                                       const KernelTimespec* timeout, const AioSigset* sig) noexcept {
+  return count_result(AIOPP_SHIM(pgetevents)(ctx, min_nr, nr, events, timeout, sig));
+}
+
+#undef AIOPP_SHIM
 
 }  // namespace aio::sys

@@ -184,9 +184,8 @@ class Context {
   [[nodiscard]] aio_context_t usable_handle() const noexcept;
   // Leaves the Context empty; io_destroy()s the handle if it belongs to this process.
   [[nodiscard]] Result<void> close() noexcept;
-  [[nodiscard]] Result<std::size_t> pgetevents_impl(std::size_t min_nr, std::span<io_event> events,
-                                                    const Timeout& timeout, const sigset_t* sigmask,
-                                                    bool use_pgetevents) noexcept;
+  [[nodiscard]] Result<std::size_t> submit_observed(Observer& observer, aio_context_t handle, long nr,
+                                                    std::span<iocb* const> iocbs) noexcept;
 
   std::atomic<aio_context_t> ctx_{0};
   // Who touches the ring right now (bit 0: a ring reaper; bits 1-31: ready() readers, 2
