@@ -1,0 +1,271 @@
+#!/usr/bin/env bash
+# Tests of the example tools, run by ctest (label "examples"):
+#   bash test_tools.sh CASE AIO_COPY AIO_POLL AIO_BENCH WORK_DIR
+# Each CASE works in its own fresh directory under WORK_DIR (in the build tree, so
+# O_DIRECT is usually available) and exits non-zero with a message on the first failure.
+set -uo pipefail
+
+case_name=$1
+COPY=$2
+POLL=$3
+BENCH=$4
+work=$5/$case_name
+rm -rf "$work"
+mkdir -p "$work"
+cd "$work" || exit 1
+
+failures=0
+fail() {
+  echo "FAIL: $*" >&2
+  failures=$((failures + 1))
+}
+
+# expect_exit CODE CMD...: runs CMD with stdout/stderr captured in ./out ./err.
+expect_exit() {
+  local want=$1
+  shift
+  "$@" >out 2>err
+  local got=$?
+  if [ "$got" != "$want" ]; then
+    fail "'$*' exited $got, expected $want; stderr: $(cat err)"
+    return 1
+  fi
+  return 0
+}
+
+# stderr must be exactly one line starting with the given prefix.
+expect_one_line_error() {
+  local prefix=$1
+  if [ "$(wc -l <err)" != 1 ] || ! grep -q "^$prefix" err; then
+    fail "expected one stderr line starting with '$prefix', got: $(cat err)"
+  fi
+}
+
+make_file() {  # make_file NAME SIZE_IN_BYTES [MODE]
+  head -c "$2" /dev/urandom >"$1"
+  chmod "${3:-644}" "$1"
+}
+
+no_leftovers() {  # no temp files in the given directory
+  if ls -A "$1" | grep -q 'aio-copy'; then
+    fail "temp files left in $1: $(ls -A "$1" | grep aio-copy)"
+  fi
+}
+
+check_copy() {  # check_copy SRC DST: same bytes, same permission bits
+  if ! cmp -s "$1" "$2"; then
+    fail "content differs: $1 vs $2"
+  elif [ "$(stat -c %a "$1")" != "$(stat -c %a "$2")" ]; then
+    fail "mode differs: $1 $(stat -c %a "$1") vs $2 $(stat -c %a "$2")"
+  fi
+}
+
+case $case_name in
+copy_sizes)
+  sizes=(0 1 4095 4096 4097 1048576 1048577 3670016)
+  modes=(644 600 755 640 444 604 700 664)
+  combos=(
+    ""
+    "-q 1 -b 4K --no-direct"
+    "-q 4 -b 64K --direct"
+    "-q 64 -b 4K --direct --sync"
+    "-q 4 -b 1M --no-direct --sync"
+    "-q 64 -b 1M"
+    "-q 1 -b 64K --direct"
+    "--queue-depth=3 --block-size=12K --no-direct"
+  )
+  i=0
+  for size in "${sizes[@]}"; do
+    make_file "src_$size" "$size" "${modes[$i]}"
+    i=$((i + 1))
+  done
+  for combo in "${combos[@]}"; do
+    for size in "${sizes[@]}"; do
+      rm -f dst
+      # shellcheck disable=SC2086
+      if expect_exit 0 "$COPY" --no-progress $combo "src_$size" dst; then
+        check_copy "src_$size" dst
+        grep -q "^aio-copy: $size bytes in .* I/Os, .* syscalls" out || fail "summary line missing: $(cat out)"
+        [ "$(wc -l <out)" = 1 ] || fail "more than one line on stdout: $(cat out)"
+      fi
+    done
+  done
+  # Overwriting an existing destination replaces it (and its mode).
+  make_file old 5000 600
+  expect_exit 0 "$COPY" src_4097 old && check_copy src_4097 old
+  # --progress forced on: the bar goes to stderr, the copy is still exact.
+  expect_exit 0 "$COPY" --progress -b 64K src_3670016 prog && check_copy src_3670016 prog
+  grep -q '100.0%' err || fail "--progress printed no bar: $(cat err)"
+  no_leftovers .
+  ;;
+
+copy_dir)
+  make_file src 100000 640
+  mkdir d
+  expect_exit 0 "$COPY" src d && check_copy src d/src
+  expect_exit 0 "$COPY" "$PWD/src" "$PWD/d/" && check_copy src d/src
+  # Copying a file into its own directory is a self-copy.
+  expect_exit 1 "$COPY" d/src d && expect_one_line_error "aio-copy: .*same file"
+  # Through a symlink: the target is written, the link kept.
+  make_file target 10 644
+  ln -s target link
+  expect_exit 0 "$COPY" src link && check_copy src target
+  [ -L link ] || fail "the symlink was replaced"
+  no_leftovers .
+  no_leftovers d
+  ;;
+
+copy_errors)
+  make_file src 70000 644
+  make_file keep 1234 600
+  cp keep keep.orig
+  # Self-copy, directly and through a hard link: refused, DST untouched.
+  expect_exit 1 "$COPY" src src && expect_one_line_error "aio-copy: 'src' and 'src' are the same file"
+  ln src hard
+  expect_exit 1 "$COPY" src hard && expect_one_line_error "aio-copy: .*same file"
+  cmp -s src hard || fail "self-copy changed the file"
+  # Missing SRC.
+  expect_exit 1 "$COPY" missing keep && expect_one_line_error "aio-copy: missing: No such file or directory"
+  cmp -s keep keep.orig || fail "missing SRC changed DST"
+  # SRC not a regular file.
+  mkdir dir
+  expect_exit 1 "$COPY" dir x && expect_one_line_error "aio-copy: dir: Is a directory"
+  expect_exit 1 "$COPY" /dev/null x && expect_one_line_error "aio-copy: /dev/null: not a regular file"
+  # DST in a directory that does not exist / is not a directory.
+  expect_exit 1 "$COPY" src nodir/x && expect_one_line_error "aio-copy: nodir/x: No such file or directory"
+  expect_exit 1 "$COPY" src keep/x && expect_one_line_error "aio-copy: keep/x: Not a directory"
+  expect_exit 1 "$COPY" src newdir/ && expect_one_line_error "aio-copy: newdir/: Not a directory"
+  # Unwritable DST directory (permissions do not stop root: then only when not root).
+  mkdir ro
+  chmod 555 ro
+  if [ "$(id -u)" != 0 ]; then
+    expect_exit 1 "$COPY" src ro/x && expect_one_line_error "aio-copy: ro/x: Permission denied"
+  fi
+  # A directory where no file can be created, even by root.
+  if [ -d /proc/self ]; then
+    expect_exit 1 "$COPY" src /proc/self/x && expect_one_line_error "aio-copy: /proc/self/x: "
+  fi
+  # Unreadable SRC (not testable as root).
+  make_file secret 10 000
+  if [ "$(id -u)" != 0 ]; then
+    expect_exit 1 "$COPY" secret y && expect_one_line_error "aio-copy: secret: Permission denied"
+  fi
+  chmod 755 ro
+  no_leftovers .
+  no_leftovers ro
+  [ ! -e x ] && [ ! -e y ] && [ ! -e ro/x ] || fail "a partial destination was left behind"
+  ;;
+
+usage)
+  make_file src 10 644
+  for bad in "-q 0" "-q 65537" "-q abc" "-b 0" "-b 12Q" "-b 4X" "--direct -b 1000" "-b 2G" "--bogus" "-z" "-q"; do
+    # shellcheck disable=SC2086
+    expect_exit 2 "$COPY" $bad src dst && expect_one_line_error "aio-copy: "
+  done
+  expect_exit 2 "$COPY" && expect_one_line_error "aio-copy: missing file operand"
+  expect_exit 2 "$COPY" src && expect_one_line_error "aio-copy: missing file operand"
+  expect_exit 2 "$COPY" src a b && expect_one_line_error "aio-copy: too many operands"
+  [ ! -e dst ] || fail "a usage error created dst"
+  for bad in "--timeout" "--timeout -1" "--timeout x" "--nope" "- -"; do
+    # shellcheck disable=SC2086
+    expect_exit 2 "$POLL" $bad </dev/null && expect_one_line_error "aio-poll: "
+  done
+  for bad in "" "--file f --rw sideways" "--file f --qd 0" "--file f --qd 4 --batch 5" "--file f --bs 0" \
+             "--file f --direct --bs 100" "--file f --time 0" "--file f --time abc" "--file f --size 0" \
+             "--file f extra" "--file"; do
+    # shellcheck disable=SC2086
+    expect_exit 2 "$BENCH" $bad && expect_one_line_error "aio-bench: "
+  done
+  [ ! -e f ] || fail "a usage error created the bench file"
+  # Runtime errors of the other tools: exit 1, one line.
+  expect_exit 1 "$POLL" no/such/fifo && expect_one_line_error "aio-poll: no/such/fifo: No such file or directory"
+  expect_exit 1 "$BENCH" --file no/such/file --time 0.1 && expect_one_line_error "aio-bench: no/such/file: "
+  make_file tiny 100 644
+  expect_exit 1 "$BENCH" --file tiny --time 0.1 && expect_one_line_error "aio-bench: tiny: file .* smaller"
+  # --help everywhere: exit 0, usage on stdout.
+  for tool in "$COPY" "$POLL" "$BENCH"; do
+    expect_exit 0 "$tool" --help && grep -q '^Usage: ' out || fail "$tool --help"
+  done
+  ;;
+
+poll_fifo)
+  mkfifo f1 f2
+  # Background writers: one line and a partial line on f1, a line on f2 a bit later.
+  # (timeout: a writer's open() would block forever if aio-poll never opened the FIFO.)
+  timeout 10 bash -c "printf 'hello from f1\npartial' >f1" &
+  timeout 10 bash -c "sleep 0.3; echo 'second source' >f2" &
+  expect_exit 0 "$POLL" --timeout 5 f1 f2
+  wait
+  grep -qx 'f1: hello from f1' out || fail "line from f1 missing: $(cat out)"
+  grep -qx 'f1: partial' out || fail "partial line from f1 missing: $(cat out)"
+  grep -qx 'f2: second source' out || fail "line from f2 missing: $(cat out)"
+  grep -q 'every source at EOF' err || fail "summary missing: $(cat err)"
+  grep -q 'f1: .* 21 bytes' err || fail "per-source summary wrong: $(cat err)"
+  # The timeout with a FIFO nobody writes to: exit 0 and a summary.
+  mkfifo quiet
+  start=$(date +%s%N)
+  expect_exit 0 "$POLL" --timeout 0.3 quiet
+  elapsed=$((($(date +%s%N) - start) / 1000000))
+  grep -q 'timeout' err || fail "timeout summary missing: $(cat err)"
+  grep -q '1 polls cancelled' err || fail "the poll was not cancelled: $(cat err)"
+  [ "$elapsed" -lt 3000 ] || fail "timeout took ${elapsed} ms"
+  # stdin (no PATH, and '-').
+  printf 'a\nb\n' | "$POLL" >out 2>err || fail "aio-poll on stdin exited non-zero"
+  [ "$(cat out)" = $'stdin: a\nstdin: b' ] || fail "stdin output wrong: $(cat out)"
+  echo x | "$POLL" - >out 2>err || fail "aio-poll - exited non-zero"
+  [ "$(cat out)" = 'stdin: x' ] || fail "stdin output wrong: $(cat out)"
+  ;;
+
+poll_signal)
+  for sig in TERM INT; do
+    rm -f fifo
+    mkfifo fifo
+    # Keep a writer open so the FIFO never reaches EOF; aio-poll must stop on the signal.
+    timeout 30 sleep 30 >fifo &
+    holder=$!
+    "$POLL" fifo >out 2>err &
+    pid=$!
+    sleep 0.3
+    timeout 5 bash -c "echo 'line before $sig' >fifo"
+    sleep 0.3
+    kill -s "$sig" "$pid"
+    wait "$pid"
+    rc=$?
+    kill "$holder" 2>/dev/null
+    wait "$holder" 2>/dev/null
+    [ "$rc" = 0 ] || fail "aio-poll exited $rc on SIG$sig; stderr: $(cat err)"
+    grep -qx "fifo: line before $sig" out || fail "output missing: $(cat out)"
+    grep -q "SIG$sig" err || fail "SIG$sig summary missing: $(cat err)"
+    grep -q '1 polls cancelled' err || fail "outstanding poll not cancelled: $(cat err)"
+  done
+  ;;
+
+bench)
+  expect_exit 0 "$BENCH" --file bench.dat --size 8M --time 0.3
+  [ "$(stat -c %s bench.dat)" = 8388608 ] || fail "bench file not created at --size"
+  for key in IOPS bandwidth 'latency p50' 'latency p99' 'latency p99.9' 'CPU per I/O' 'syscalls per I/O'; do
+    grep -q "$key" out || fail "table lacks '$key': $(cat out)"
+  done
+  for args in "--rw randread --qd 8 --batch 4" "--rw read --bs 64K --direct" "--rw randwrite --direct --qd 4" \
+              "--rw write --qd 1"; do
+    # shellcheck disable=SC2086
+    if expect_exit 0 "$BENCH" --file bench.dat --time 0.2 --json $args; then
+      python3 -m json.tool <out >/dev/null || fail "invalid JSON for $args: $(cat out)"
+      python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["ios"] > 0 and d["iops"] > 0 and "p99.9" in d["lat_us"], d' \
+        <out || fail "JSON lacks results for $args: $(cat out)"
+    fi
+  done
+  ;;
+
+*)
+  echo "unknown case $case_name" >&2
+  exit 2
+  ;;
+esac
+
+if [ "$failures" != 0 ]; then
+  echo "$case_name: $failures failure(s)" >&2
+  exit 1
+fi
+rm -rf "$work"
+echo "$case_name: ok"
