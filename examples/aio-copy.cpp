@@ -177,6 +177,7 @@ int run(int argc, char** argv) {
   if (args.positionals.size() != 2)
     cli::usage_error(args.positionals.size() < 2 ? "missing file operand (usage: aio-copy [OPTIONS] SRC DST)"
                                                  : "too many operands (usage: aio-copy [OPTIONS] SRC DST)");
+  if (args.positionals[0].empty() || args.positionals[1].empty()) cli::usage_error("empty file operand");
   const std::string src = args.positionals[0];
   std::string dst = args.positionals[1];
 

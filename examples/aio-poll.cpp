@@ -133,6 +133,7 @@ int run(int argc, char** argv) {
   bool stdin_used = false;
   for (std::size_t i = 0; i < paths.size(); ++i) {
     Source& s = sources[i];
+    if (paths[i].empty()) cli::usage_error("empty path operand");
     if (paths[i] == "-") {
       if (stdin_used) cli::usage_error("stdin ('-') given more than once");
       stdin_used = true;
@@ -296,7 +297,10 @@ int run(int argc, char** argv) {
     outstanding -= *got;
   }
   for (auto& s : sources) flush_partial(s);
-  std::fflush(stdout);
+  if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0) {
+    cli::note(std::string("stdout: ") + std::strerror(errno != 0 ? errno : EIO));
+    status = 1;
+  }
 
   std::fprintf(stderr, "aio-poll: %s; %llu events, %llu polls cancelled, %llu syscalls\n", reason.c_str(),
                static_cast<unsigned long long>(total_events), static_cast<unsigned long long>(cancelled),

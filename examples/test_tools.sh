@@ -165,6 +165,8 @@ usage)
   expect_exit 2 "$COPY" && expect_one_line_error "aio-copy: missing file operand"
   expect_exit 2 "$COPY" src && expect_one_line_error "aio-copy: missing file operand"
   expect_exit 2 "$COPY" src a b && expect_one_line_error "aio-copy: too many operands"
+  expect_exit 2 "$COPY" src "" && expect_one_line_error "aio-copy: empty file operand"
+  expect_exit 2 "$POLL" "" && expect_one_line_error "aio-poll: empty path operand"
   [ ! -e dst ] || fail "a usage error created dst"
   for bad in "--timeout" "--timeout -1" "--timeout x" "--nope" "- -"; do
     # shellcheck disable=SC2086
