@@ -96,6 +96,10 @@ copy_sizes)
   # --progress forced on: the bar goes to stderr, the copy is still exact.
   expect_exit 0 "$COPY" --progress -b 64K src_3670016 prog && check_copy src_3670016 prog
   grep -q '100.0%' err || fail "--progress printed no bar: $(cat err)"
+  # --stats: the observer's summary on stderr, counting the submits and the latency.
+  expect_exit 0 "$COPY" --stats -q 4 -b 64K src_3670016 stats && check_copy src_3670016 stats
+  grep -q 'io_submit' err || fail "--stats printed no syscall counts: $(cat err)"
+  grep -q 'latency (submit->reap' err || fail "--stats printed no latency: $(cat err)"
   no_leftovers .
   ;;
 
@@ -248,6 +252,10 @@ bench)
   for key in IOPS bandwidth 'latency p50' 'latency p99' 'latency p99.9' 'CPU per I/O' 'syscalls per I/O'; do
     grep -q "$key" out || fail "table lacks '$key': $(cat out)"
   done
+  # --stats: the observer summary on stderr.
+  expect_exit 0 "$BENCH" --file bench.dat --time 0.2 --qd 4 --stats
+  grep -q 'most repeated calls' err || fail "--stats printed no summary: $(cat err)"
+  grep -q 'io_submit' err || fail "--stats printed no syscall counts: $(cat err)"
   for args in "--rw randread --qd 8 --batch 4" "--rw read --bs 64K --direct" "--rw randwrite --direct --qd 4" \
               "--rw write --qd 1"; do
     # shellcheck disable=SC2086
