@@ -5,25 +5,14 @@
 #include <functional>
 #include <vector>
 
-#include "syscall_testing.hpp"
+#include "fi_hook.hpp"
 #include "test_util.hpp"
 
 namespace {
 
 using namespace aiotest;
-namespace fi = aio::sys::testing;
 
 // The test's hook: a std::function (tests may allocate), removed on scope exit.
-struct ScopedHook {
-  std::function<long(fi::Args&)> fn;
-  explicit ScopedHook(std::function<long(fi::Args&)> f) : fn(std::move(f)) {
-    fi::set_hook([](fi::Args& a, void* u) -> long { return (*static_cast<ScopedHook*>(u)).fn(a); }, this);
-  }
-  ScopedHook(const ScopedHook&) = delete;
-  ScopedHook& operator=(const ScopedHook&) = delete;
-  ~ScopedHook() { fi::set_hook(nullptr, nullptr); }
-};
-
 struct Polls {
   Fd efd = make_eventfd();
   std::vector<iocb> cbs;

@@ -5,23 +5,14 @@
 #include <functional>
 #include <vector>
 
-#include "syscall_testing.hpp"
+#include "fi_hook.hpp"
 #include "test_util.hpp"
 
 namespace {
 
-namespace fi = aio::sys::testing;
+using aiotest::ScopedHook;
+namespace fi = aiotest::fi;
 using aio::sys::Call;
-
-struct ScopedHook {
-  std::function<long(fi::Args&)> fn;
-  explicit ScopedHook(std::function<long(fi::Args&)> f) : fn(std::move(f)) {
-    fi::set_hook([](fi::Args& a, void* u) -> long { return (*static_cast<ScopedHook*>(u)).fn(a); }, this);
-  }
-  ScopedHook(const ScopedHook&) = delete;
-  ScopedHook& operator=(const ScopedHook&) = delete;
-  ~ScopedHook() { fi::set_hook(nullptr, nullptr); }
-};
 
 TEST(LimitsFi, HalvesDownToWhatFits) {
   std::vector<long> tried;

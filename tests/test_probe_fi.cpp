@@ -6,24 +6,13 @@
 #include <functional>
 #include <string>
 
-#include "syscall_testing.hpp"
+#include "fi_hook.hpp"
 #include "test_util.hpp"
 
 namespace {
 
 using namespace aiotest;
-namespace fi = aio::sys::testing;
 using aio::sys::Call;
-
-struct ScopedHook {
-  std::function<long(fi::Args&)> fn;
-  explicit ScopedHook(std::function<long(fi::Args&)> f) : fn(std::move(f)) {
-    fi::set_hook([](fi::Args& a, void* u) -> long { return (*static_cast<ScopedHook*>(u)).fn(a); }, this);
-  }
-  ScopedHook(const ScopedHook&) = delete;
-  ScopedHook& operator=(const ScopedHook&) = delete;
-  ~ScopedHook() { fi::set_hook(nullptr, nullptr); }
-};
 
 TEST(ProbeFi, NoAioAtAll) {
   ScopedHook hook([](fi::Args& a) -> long { return a.call == Call::setup ? -ENOSYS : fi::passthrough(a); });

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <aio/aio.hpp>
+#include <gtest/gtest.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -169,6 +170,17 @@ inline std::vector<io_event> reap(aio::Context& ctx, std::size_t n,
     out.insert(out.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(*got));
   }
   return out;
+}
+
+/// Submits `cb` alone and reaps its completion; a failed submit or reap is reported as a
+/// test failure and gives a zeroed io_event.
+inline io_event run_one(aio::Context& ctx, iocb& cb) {
+  auto n = submit_one(ctx, cb);
+  EXPECT_TRUE(n) << n.error().message();
+  if (!n) return io_event{};
+  auto evs = reap(ctx, 1);
+  EXPECT_EQ(evs.size(), 1u);
+  return evs.empty() ? io_event{} : evs[0];
 }
 
 /// Installs a signal handler for the scope, restoring the previous disposition after.
