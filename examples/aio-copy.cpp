@@ -293,12 +293,7 @@ int run(int argc, char** argv) {
       s.buf = buffers.back().get();
     }
   }
-  // Always attached (counters cost nothing measurable here): it counts the real syscalls,
-  // which differ from library calls when completions are reaped from the ring. Declared
-  // before the Context it observes, so it outlives it.
-  aio::Observer observer(stats ? nslots : 0);
-  cli::CountingContext ctx = cli::make_context(nslots);
-  ctx.raw().set_observer(&observer);
+  cli::CountingContext ctx = cli::make_context(nslots, stats ? nslots : 0);
   std::vector<io_event> events(nslots);
   std::vector<iocb*> pending;
   pending.reserve(nslots);
@@ -434,10 +429,9 @@ int run(int argc, char** argv) {
   const double rate = secs > 0 ? static_cast<double>(size) / cli::mib / secs : 0.0;
   std::printf("aio-copy: %llu bytes in %.3f s, %.1f MiB/s, %llu I/Os, %llu syscalls (%s, queue depth %llu, block size %s)\n",
               static_cast<unsigned long long>(size), secs, rate, static_cast<unsigned long long>(ios),
-              static_cast<unsigned long long>(observer.total_syscalls() + 1),  // + the io_setup before attaching
-              use_direct ? "O_DIRECT" : "buffered",
+              static_cast<unsigned long long>(ctx.calls()), use_direct ? "O_DIRECT" : "buffered",
               static_cast<unsigned long long>(qd), cli::human_bytes(bs).c_str());
-  if (stats) std::fputs(observer.summary().c_str(), stderr);
+  if (stats) std::fputs(ctx.observer().summary().c_str(), stderr);
   return 0;
 }
 

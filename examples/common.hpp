@@ -312,44 +312,44 @@ inline std::uint64_t now_ns() noexcept {
 
 inline double now_s() noexcept { return static_cast<double>(now_ns()) / 1e9; }
 
-// ---- a Context that counts the library calls (one syscall each) ----------------------------
+// ---- a Context that counts its real syscalls ------------------------------------------
 
+/// A Context with an aio::Observer attached from io_setup on. calls() is the number of
+/// syscalls really made: completions reaped from the shared ring make none, so counting
+/// wrapper calls would overstate it.
 class CountingContext {
  public:
-  explicit CountingContext(aio::Context ctx) noexcept : ctx_(std::move(ctx)) {}
-
-  aio::Result<std::size_t> submit(std::span<iocb* const> iocbs) noexcept {
-    if (!iocbs.empty()) ++calls_;  // an empty span makes no syscall
-    return ctx_.submit(iocbs);
-  }
+  aio::Result<std::size_t> submit(std::span<iocb* const> iocbs) noexcept { return ctx_.submit(iocbs); }
   aio::Result<std::size_t> getevents(std::size_t min_nr, std::span<io_event> events,
                                      aio::Timeout timeout = std::nullopt) noexcept {
-    ++calls_;
     return ctx_.getevents(min_nr, events, timeout);
   }
   aio::Result<std::size_t> pgetevents(std::size_t min_nr, std::span<io_event> events, aio::Timeout timeout,
                                       const sigset_t* mask) noexcept {
-    ++calls_;
     return ctx_.pgetevents(min_nr, events, timeout, mask);
   }
-  aio::Result<void> cancel(iocb& request) noexcept {
-    ++calls_;
-    return ctx_.cancel(request);
-  }
+  aio::Result<void> cancel(iocb& request) noexcept { return ctx_.cancel(request); }
 
-  [[nodiscard]] std::uint64_t calls() const noexcept { return calls_; }
+  [[nodiscard]] std::uint64_t calls() const noexcept { return observer_->total_syscalls(); }
+  [[nodiscard]] const aio::Observer& observer() const noexcept { return *observer_; }
   [[nodiscard]] aio::Context& raw() noexcept { return ctx_; }
 
  private:
+  friend CountingContext make_context(unsigned max_events, std::size_t latency_capacity);
+  CountingContext(std::unique_ptr<aio::Observer> observer, aio::Context ctx) noexcept
+      : observer_(std::move(observer)), ctx_(std::move(ctx)) {}
+
+  std::unique_ptr<aio::Observer> observer_;  // declared first: outlives the Context it observes
   aio::Context ctx_;
-  std::uint64_t calls_ = 1;  // io_setup
 };
 
-/// io_setup(max_events) or "<tool>: io_setup: <error>" and exit 1.
-inline CountingContext make_context(unsigned max_events) {
-  auto ctx = aio::Context::create(max_events);
+/// io_setup(max_events) with an observer (timing up to latency_capacity requests in flight,
+/// 0 = no latency tracking), or "<tool>: io_setup: <error>" and exit 1.
+inline CountingContext make_context(unsigned max_events, std::size_t latency_capacity = 0) {
+  auto observer = std::make_unique<aio::Observer>(latency_capacity);
+  auto ctx = aio::Context::create(max_events, aio::ReapMode::automatic, observer.get());
   if (!ctx) fail("io_setup(" + std::to_string(max_events) + ")", ctx.error());
-  return CountingContext(std::move(*ctx));
+  return CountingContext(std::move(observer), std::move(*ctx));
 }
 
 }  // namespace cli

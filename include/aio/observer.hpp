@@ -119,7 +119,8 @@ class Observer {
   void reset() noexcept;
 
   // ---- recording (called by Context) ---------------------------------------------------
-  /// True when a hook is installed or latency is tracked: the Context then times calls.
+  /// True when a hook is installed: the Context then times each syscall for
+  /// SyscallInfo::duration. (Latency tracking timestamps submit and reap on its own.)
   [[nodiscard]] bool wants_timing() const noexcept {
     return hook_.load(std::memory_order_relaxed) != nullptr;
   }
