@@ -55,14 +55,24 @@ inline constexpr std::size_t ring_not_usable = static_cast<std::size_t>(-1);
   return reinterpret_cast<io_event*>(reinterpret_cast<unsigned char*>(ring) + sizeof(RingHeader));
 }
 
-/// Completions ready in the ring, or ring_not_usable for a header that is not as expected or
-/// a head/tail out of range.
-[[nodiscard]] inline std::size_t ring_ready(const RingHeader* ring, std::uint32_t nr) noexcept {
-  if (!ring_header_ok(ring, nr)) return ring_not_usable;
-  const std::uint32_t head = ring_load(ring->head, std::memory_order_relaxed);
+/// Completions ready in the ring (with the head they start at), or ring_not_usable for a
+/// header that is not as expected or a head/tail out of range. One header check and one
+/// load each of head (relaxed: only a reaper writes it) and tail (acquire: the events
+/// before it are written).
+[[nodiscard]] inline std::size_t ring_ready(const RingHeader* ring, std::uint32_t nr, std::uint32_t& head) noexcept {
+  if (!ring_header_ok(ring, nr)) [[unlikely]]
+    return ring_not_usable;
+  head = ring_load(ring->head, std::memory_order_relaxed);
   const std::uint32_t tail = ring_load(ring->tail, std::memory_order_acquire);
-  if (head >= nr || tail >= nr) return ring_not_usable;
-  return tail >= head ? tail - head : nr - head + tail;
+  if (head >= nr || tail >= nr) [[unlikely]]
+    return ring_not_usable;
+  return tail >= head ? tail - head : std::size_t{nr} - head + tail;
+}
+
+/// Completions ready in the ring, or ring_not_usable.
+[[nodiscard]] inline std::size_t ring_ready(const RingHeader* ring, std::uint32_t nr) noexcept {
+  std::uint32_t head = 0;
+  return ring_ready(ring, nr, head);
 }
 
 inline constexpr std::size_t ring_too_few = static_cast<std::size_t>(-2);
@@ -70,18 +80,14 @@ inline constexpr std::size_t ring_too_few = static_cast<std::size_t>(-2);
 /// If at least `min_nr` completions are ready, copies up to `max` of them into `out` and
 /// advances head past them (release store, so the kernel sees the slots free only after the
 /// copies) and returns how many were copied. Otherwise touches nothing and returns
-/// ring_too_few; for an unexpected header or head/tail returns ring_not_usable. One header
-/// check and one load each of head and tail.
+/// ring_too_few; for an unexpected header or head/tail returns ring_not_usable.
 /// Caller guarantees it is the only reaper of this ring right now.
 [[nodiscard]] inline std::size_t ring_reap_at_least(RingHeader* ring, std::uint32_t nr, io_event* out,
                                                     std::size_t max, std::size_t min_nr) noexcept {
-  if (!ring_header_ok(ring, nr)) [[unlikely]]
+  std::uint32_t head = 0;
+  const std::size_t ready = ring_ready(ring, nr, head);
+  if (ready == ring_not_usable) [[unlikely]]
     return ring_not_usable;
-  const std::uint32_t head = ring_load(ring->head, std::memory_order_relaxed);
-  const std::uint32_t tail = ring_load(ring->tail, std::memory_order_acquire);
-  if (head >= nr || tail >= nr) [[unlikely]]
-    return ring_not_usable;
-  const std::size_t ready = tail >= head ? tail - head : std::size_t{nr} - head + tail;
   if (ready < min_nr) return ring_too_few;
   const std::size_t n = ready < max ? ready : max;
   if (n == 0) return 0;
