@@ -31,22 +31,64 @@ constexpr const char* usage_text =
     "      --batch N        requests per io_submit, 1..qd (default 1)\n"
     "  -t, --time SECONDS   how long to run, fractions allowed (default 5)\n"
     "      --direct         open the file with O_DIRECT (bs must be a multiple of 512)\n"
+    "      --nowait         submit with RWF_NOWAIT; a request that would block is resubmitted\n"
+    "                       without it (counted as 'would block' in the report)\n"
+    "      --prio CLASS[:N] per-request I/O priority: rt, be or idle, level N 0..7 (default 4);\n"
+    "                       rt needs CAP_SYS_ADMIN\n"
     "      --json           print one JSON object instead of the table\n"
     "      --stats          also print the library's observer summary on stderr (syscalls by\n"
     "                       kind, ring vs syscall reaping, batch sizes, the most repeated calls)\n"
+    "      --probe          print what this kernel, process (and --file, if given) allow for AIO\n"
+    "                       and exit: io_setup, io_pgetevents, IOCB_CMD_POLL, ring reaping,\n"
+    "                       O_DIRECT alignment, RWF_NOWAIT, I/O priorities\n"
     "  -h, --help           show this help and exit\n"
     "\n"
     "Reports IOPS, MiB/s, completion latency p50/p99/p99.9 (submit to reap), CPU time per\n"
     "I/O (user+sys) and syscalls per I/O. Random offsets are multiples of bs in the region.\n"
-    "Exit status: 0 ok, 1 runtime error, 2 usage error.\n";
+    "Exit status: 0 ok, 1 runtime error (with --probe: AIO unavailable), 2 usage error.\n";
 
-enum OptId { kFile, kSize, kRw, kBs, kQd, kBatch, kTime, kDirect, kJson, kStats, kHelp };
+enum OptId { kFile, kSize, kRw, kBs, kQd, kBatch, kTime, kDirect, kJson, kStats, kHelp, kProbe, kNowait, kPrio };
 constexpr cli::OptSpec specs[] = {
     {"file", 'f', true, kFile}, {"size", 's', true, kSize},   {"rw", 0, true, kRw},
     {"bs", 'b', true, kBs},     {"qd", 'q', true, kQd},       {"batch", 0, true, kBatch},
     {"time", 't', true, kTime}, {"direct", 0, false, kDirect}, {"json", 0, false, kJson}, {"stats", 0, false, kStats},
-    {"help", 'h', false, kHelp},
+    {"help", 'h', false, kHelp}, {"probe", 0, false, kProbe}, {"nowait", 0, false, kNowait}, {"prio", 0, true, kPrio},
 };
+
+struct Priority {
+  aio::IoprioClass cls = aio::IoprioClass::none;
+  unsigned level = 4;
+};
+
+/// "rt", "be", "idle" (or "realtime", "best-effort"), optionally ":LEVEL" 0..7.
+Priority parse_prio(const std::string& text) {
+  const auto colon = text.find(':');
+  const std::string name = text.substr(0, colon);
+  Priority p;
+  if (name == "rt" || name == "realtime") p.cls = aio::IoprioClass::realtime;
+  else if (name == "be" || name == "best-effort") p.cls = aio::IoprioClass::best_effort;
+  else if (name == "idle") p.cls = aio::IoprioClass::idle;
+  else cli::usage_error("invalid --prio '" + text + "' (rt, be or idle, optionally :LEVEL)");
+  if (colon != std::string::npos) p.level = static_cast<unsigned>(cli::parse_uint(text.substr(colon + 1), "--prio level", 0, 7));
+  return p;
+}
+
+/// --probe: the system's capabilities, then the file's (opened as the benchmark would).
+int print_probe(const std::string& path, bool direct, bool writing) {
+  const aio::Capabilities caps = aio::probe();
+  std::printf("aio-bench: probe of this kernel and process\n");
+  std::fputs(aio::describe(caps).c_str(), stdout);
+  if (!path.empty()) {
+    cli::Fd fd(::open(path.c_str(), (writing ? O_RDWR : O_RDONLY) | O_CLOEXEC | (direct ? O_DIRECT : 0)));
+    if (!fd.valid()) cli::fail(direct ? path + ": O_DIRECT open" : path, errno);
+    auto fc = aio::probe_fd(fd.get());
+    if (!fc) cli::fail(path + ": probe", fc.error());
+    std::printf("aio-bench: probe of %s%s\n", path.c_str(), direct ? " (O_DIRECT)" : "");
+    std::fputs(aio::describe(*fc).c_str(), stdout);
+  }
+  std::fflush(stdout);
+  return caps.aio_available() ? 0 : cli::exit_runtime;
+}
 
 /// Log-linear latency histogram: 64 linear sub-buckets per power of two of nanoseconds.
 /// Relative error below 1/64 (1.6%); covers 0 .. 2^44 ns (~4.9 hours). Fixed size.
@@ -169,6 +211,9 @@ int run(int argc, char** argv) {
   bool direct = false;
   bool json = false;
   bool stats = false;
+  bool probe = false;
+  bool nowait = false;
+  std::optional<Priority> prio;
   for (const auto& o : args.opts) {
     switch (o.id) {
       case kHelp: std::fputs(usage_text, stdout); return 0;
@@ -182,13 +227,17 @@ int run(int argc, char** argv) {
       case kDirect: direct = true; break;
       case kJson: json = true; break;
       case kStats: stats = true; break;
+      case kProbe: probe = true; break;
+      case kNowait: nowait = true; break;
+      case kPrio: prio = parse_prio(o.value); break;
       default: break;
     }
   }
   if (!args.positionals.empty()) cli::usage_error("unexpected argument '" + args.positionals[0] + "' (try --help)");
-  if (path.empty()) cli::usage_error("--file PATH is required (try --help)");
   if (rw != "read" && rw != "randread" && rw != "write" && rw != "randwrite")
     cli::usage_error("invalid --rw '" + rw + "' (read, randread, write or randwrite)");
+  if (probe) return print_probe(path, direct, rw == "write" || rw == "randwrite");
+  if (path.empty()) cli::usage_error("--file PATH is required (try --help)");
   if (batch_given) batch = cli::parse_uint(batch_text, "batch", 1, qd);
   if (bs == 0) cli::usage_error("block size must be greater than 0");
   if (bs > (1ULL << 30)) cli::usage_error("block size must be at most 1G");
@@ -248,27 +297,31 @@ int run(int argc, char** argv) {
     const auto off = static_cast<std::int64_t>(block * bs);
     r.cb = writing ? aio::make_pwrite(fd.get(), {r.buf, bs}, off) : aio::make_pread(fd.get(), {r.buf, bs}, off);
     aio::set_user_ptr(r.cb, &r);
+    if (nowait) aio::set_rw_flags(r.cb, aio::Rwf::nowait);
+    if (prio) aio::set_priority(r.cb, prio->cls, prio->level);
     pending.push_back(&r.cb);
     pending_req.push_back(&r);
   };
   std::size_t inflight = 0;
   std::uint64_t ios = 0;
   std::uint64_t bytes = 0;
-  // Submits everything pending, `batch` requests per io_submit.
+  std::uint64_t would_block = 0;
+  // Submits everything pending, `batch` requests per io_submit (submit_all: a partial submit
+  // is continued, and an accepted request is never lost track of).
   const auto flush = [&]() {
     std::size_t sent = 0;
     while (sent < pending.size()) {
       const std::size_t want = std::min<std::size_t>(pending.size() - sent, batch);
       const std::uint64_t t = cli::now_ns();
       for (std::size_t k = sent; k < sent + want; ++k) pending_req[k]->submitted_ns = t;
-      auto n = ctx.submit(std::span<iocb* const>(pending).subspan(sent, want));
-      if (!n) {
-        if (n.error() == std::errc::resource_unavailable_try_again && inflight > 0) break;
-        if (n.error() == std::errc::interrupted) continue;
-        cli::fail(path + ": io_submit", n.error());
+      const aio::SubmitAll r = aio::submit_all(ctx.raw(), std::span<iocb* const>(pending).subspan(sent, want));
+      sent += r.submitted;
+      inflight += r.submitted;
+      if (!r.ok()) {
+        if (r.error == std::errc::resource_unavailable_try_again && inflight > 0) break;
+        if (r.error == std::errc::interrupted) continue;
+        cli::fail(path + ": io_submit", r.error);
       }
-      sent += *n;
-      inflight += *n;
     }
     pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(sent));
     pending_req.erase(pending_req.begin(), pending_req.begin() + static_cast<std::ptrdiff_t>(sent));
@@ -292,7 +345,17 @@ int run(int argc, char** argv) {
     for (std::size_t i = 0; i < *got; ++i) {
       Request& r = *aio::user_ptr<Request>(events[i]);
       --inflight;
+      if (aio::would_block(events[i], r.cb)) {  // RWF_NOWAIT said it would block: do it the blocking way
+        ++would_block;
+        r.cb = aio::without_nowait(r.cb);
+        pending.push_back(&r.cb);
+        pending_req.push_back(&r);
+        continue;
+      }
       auto res = aio::result(events[i]);
+      if (!res && nowait && res.error() == std::errc::operation_not_supported)
+        cli::fail(path + (writing ? ": RWF_NOWAIT write" : ": RWF_NOWAIT read") +
+                  " is not supported here (see --probe; run without --nowait)");
       if (!res) cli::fail(path + (writing ? ": write" : ": read"), res.error());
       ++ios;
       bytes += *res;
@@ -321,9 +384,10 @@ int run(int argc, char** argv) {
         "{\"file\": \"%s\", \"rw\": \"%s\", \"bs\": %llu, \"qd\": %llu, \"batch\": %llu, \"direct\": %s, "
         "\"size\": %llu, \"runtime_s\": %.6f, \"ios\": %llu, \"bytes\": %llu, \"iops\": %.1f, \"mib_s\": %.3f, "
         "\"lat_us\": {\"p50\": %.3f, \"p99\": %.3f, \"p99.9\": %.3f}, \"cpu_us_per_io\": %.4f, "
-        "\"syscalls\": %llu, \"syscalls_per_io\": %.4f}\n",
+        "\"syscalls\": %llu, \"syscalls_per_io\": %.4f, \"would_block\": %llu}\n",
         json_escape(path).c_str(), rw.c_str(), ull(bs), ull(qd), ull(batch), direct ? "true" : "false", ull(size),
-        elapsed, ull(ios), ull(bytes), iops, mibs, p50, p99, p999, cpu_per_io, ull(calls), sys_per_io);
+        elapsed, ull(ios), ull(bytes), iops, mibs, p50, p99, p999, cpu_per_io, ull(calls), sys_per_io,
+        ull(would_block));
   } else {
     std::printf("aio-bench: %s, bs %s, qd %llu, batch %llu, %s, %s region of %s\n", rw.c_str(),
                 cli::human_bytes(bs).c_str(), ull(qd), ull(batch), direct ? "O_DIRECT" : "buffered",
@@ -337,6 +401,7 @@ int run(int argc, char** argv) {
     std::printf("  %-18s %12.1f us\n", "latency p99.9", p999);
     std::printf("  %-18s %12.2f us\n", "CPU per I/O", cpu_per_io);
     std::printf("  %-18s %12.3f (%llu syscalls)\n", "syscalls per I/O", sys_per_io, ull(calls));
+    if (nowait) std::printf("  %-18s %12llu (resubmitted without RWF_NOWAIT)\n", "would block", ull(would_block));
   }
   if (stats) std::fputs(ctx.observer().summary().c_str(), stderr);
   return 0;

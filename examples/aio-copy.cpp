@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstdio>
+#include <chrono>
 #include <optional>
 
 #include "common.hpp"
@@ -23,7 +24,8 @@ constexpr const char* usage_text =
     "Copy the regular file SRC to DST (a file, or an existing directory: DST/basename(SRC))\n"
     "with Linux native AIO, keeping up to queue-depth reads and writes in flight.\n"
     "\n"
-    "  -q, --queue-depth N   requests in flight, 1..65536 (default 32)\n"
+    "  -q, --queue-depth N   requests in flight, 1..65536 (default 32); reduced, with a note,\n"
+    "                        when the system's fs.aio-max-nr has no room for N\n"
     "  -b, --block-size SIZE bytes per request, K/M/G suffixes (default 1M, max 1G)\n"
     "      --direct          use O_DIRECT (fail if unsupported; SIZE must be a multiple of 512)\n"
     "      --no-direct       buffered I/O\n"
@@ -281,11 +283,16 @@ int run(int argc, char** argv) {
   ::sigaction(SIGHUP, &sa, nullptr);
 
   const std::uint64_t nblocks = (size + bs - 1) / bs;
-  const auto nslots = static_cast<unsigned>(std::min<std::uint64_t>(qd, std::max<std::uint64_t>(nblocks, 1)));
+  const auto want_slots = static_cast<unsigned>(std::min<std::uint64_t>(qd, std::max<std::uint64_t>(nblocks, 1)));
   // Buffers and slots are declared before the Context: on an early exit the Context is
   // destroyed first, and io_destroy waits for in-flight I/O before the buffers are freed.
+  // They are sized after it: when fs.aio-max-nr has no room for the whole queue depth the
+  // Context shrinks (down to 1) and the copy runs with the depth it got.
   std::vector<cli::AlignedBuffer> buffers;
-  std::vector<Slot> slots(nslots);
+  std::vector<Slot> slots;
+  cli::CountingContext ctx = cli::make_context(want_slots, stats ? want_slots : 0, /*shrink_to=*/1);
+  const unsigned nslots = ctx.raw().max_events();
+  slots.resize(nslots);
   if (nblocks > 0) {
     buffers.reserve(nslots);
     for (auto& s : slots) {
@@ -293,7 +300,6 @@ int run(int argc, char** argv) {
       s.buf = buffers.back().get();
     }
   }
-  cli::CountingContext ctx = cli::make_context(nslots, stats ? nslots : 0);
   std::vector<io_event> events(nslots);
   std::vector<iocb*> pending;
   pending.reserve(nslots);
@@ -351,17 +357,16 @@ int run(int argc, char** argv) {
 
   while (!pending.empty() || inflight > 0) {
     if (g_stop != 0) cli::fail("interrupted");
-    std::size_t sent = 0;
-    while (sent < pending.size()) {
-      auto n = ctx.submit(std::span<iocb* const>(pending).subspan(sent));
-      if (!n) {
-        if (n.error() == std::errc::resource_unavailable_try_again && inflight > 0) break;  // reap first
-        const auto* s = reinterpret_cast<const Slot*>(static_cast<std::uintptr_t>(pending[sent]->aio_data));
-        cli::fail(s->state == Slot::State::reading ? src : dst, n.error());
-      }
-      sent += *n;
-      inflight += static_cast<unsigned>(*n);
-      ios += *n;
+    // submit_all: every accepted request is counted even when a later one fails.
+    const aio::SubmitAll sub = aio::submit_all(ctx.raw(), pending);
+    const std::size_t sent = sub.submitted;
+    inflight += static_cast<unsigned>(sent);
+    ios += sent;
+    const bool retry_later = sub.error == std::errc::interrupted ||  // g_stop is checked above
+                             (sub.error == std::errc::resource_unavailable_try_again && inflight > 0);  // reap first
+    if (!sub.ok() && !retry_later) {
+      const auto* s = reinterpret_cast<const Slot*>(static_cast<std::uintptr_t>(pending[sub.failed_index]->aio_data));
+      cli::fail(s->state == Slot::State::reading ? src : dst, sub.error);
     }
     pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(sent));
     if (inflight == 0) continue;
@@ -403,18 +408,13 @@ int run(int argc, char** argv) {
   if (sync) {
     iocb cb = aio::make_fdsync(tfd.get());
     iocb* list[] = {&cb};
-    for (;;) {
-      auto n = ctx.submit(list);
-      if (n && *n == 1) break;
-      if (!n && n.error() != std::errc::interrupted) cli::fail(dst + ": fdatasync", n.error());
-    }
+    if (const aio::SubmitAll sub = aio::submit_all(ctx.raw(), list); !sub.ok())
+      cli::fail(dst + ": fdatasync", sub.error);
     ++ios;
     io_event ev{};
-    for (;;) {
-      auto got = ctx.getevents(1, {&ev, 1});
-      if (got && *got == 1) break;
-      if (!got && got.error() != std::errc::interrupted) cli::fail(dst + ": fdatasync", got.error());
-    }
+    // wait_until retries EINTR (SIGINT is checked once the sync is done) with no time limit.
+    auto got = aio::wait_until(ctx.raw(), 1, {&ev, 1}, std::chrono::steady_clock::time_point::max());
+    if (!got || *got != 1) cli::fail(dst + ": fdatasync", got ? std::make_error_code(std::errc::io_error) : got.error());
     if (auto r = aio::result(ev); !r) cli::fail(dst + ": fdatasync", r.error());
   }
   if (::fchmod(tfd.get(), sst.st_mode & 07777) != 0) cli::fail(dst, errno);
@@ -430,7 +430,7 @@ int run(int argc, char** argv) {
   std::printf("aio-copy: %llu bytes in %.3f s, %.1f MiB/s, %llu I/Os, %llu syscalls (%s, queue depth %llu, block size %s)\n",
               static_cast<unsigned long long>(size), secs, rate, static_cast<unsigned long long>(ios),
               static_cast<unsigned long long>(ctx.calls()), use_direct ? "O_DIRECT" : "buffered",
-              static_cast<unsigned long long>(qd), cli::human_bytes(bs).c_str());
+              static_cast<unsigned long long>(nslots < want_slots ? nslots : qd), cli::human_bytes(bs).c_str());
   if (stats) std::fputs(ctx.observer().summary().c_str(), stderr);
   return 0;
 }

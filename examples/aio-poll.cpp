@@ -169,7 +169,7 @@ int run(int argc, char** argv) {
   std::uint64_t total_events = 0;
 
   const auto arm = [&](Source& s) {
-    s.cb = aio::make_poll(s.fd.get(), POLLIN);
+    s.cb = aio::make_poll(s.fd.get(), aio::PollEvents::in);
     aio::set_user_ptr(s.cb, &s);
     batch.push_back(&s.cb);
   };
@@ -193,7 +193,7 @@ int run(int argc, char** argv) {
     batch.clear();
   };
   // Reads once from a source the poll said is ready; returns false at EOF/error.
-  const auto drain = [&](Source& s, unsigned mask) {
+  const auto drain = [&](Source& s, aio::PollEvents mask) {
     char buf[65536];
     const ssize_t n = ::read(s.fd.get(), buf, sizeof buf);
     if (n > 0) {
@@ -203,7 +203,7 @@ int run(int argc, char** argv) {
     }
     if (n == 0) return false;  // EOF
     if (errno == EAGAIN || errno == EINTR) {
-      if ((mask & POLLHUP) != 0 && s.is_fifo && !s.is_stdin) {
+      if (aio::any(mask & aio::PollEvents::hup) && s.is_fifo && !s.is_stdin) {
         // HUP with nothing to read: the kernel reports a hang-up that would fire forever.
         // Reopen so the FIFO waits for the next writer instead of spinning.
         bool fifo = false;
@@ -227,10 +227,11 @@ int run(int argc, char** argv) {
       }
       return;
     }
-    if (*res == 0) return;  // an empty ready mask: a cancelled poll (Linux reports res 0, not -ECANCELED)
+    const aio::PollEvents ready = aio::poll_events(ev);
+    if (!aio::any(ready)) return;  // an empty ready mask: a cancelled poll (Linux reports res 0, not -ECANCELED)
     ++s.events;
     ++total_events;
-    if (!drain(s, static_cast<unsigned>(*res))) {
+    if (!drain(s, ready)) {
       s.eof = true;
       flush_partial(s);
     } else if (rearm) {
@@ -283,18 +284,16 @@ int run(int argc, char** argv) {
     (void)ctx.cancel(s.cb);  // invalid_argument: it completed already, its event is waiting
   }
   std::uint64_t cancelled = 0;
-  while (outstanding > 0) {
-    auto got = ctx.getevents(1, std::span<io_event>(events).first(outstanding), std::chrono::seconds(2));
-    if (!got) {
-      if (got.error() == std::errc::interrupted) continue;
-      cli::fail("io_getevents", got.error());
-    }
-    if (*got == 0) break;  // should not happen: every poll was cancelled
+  if (outstanding > 0) {
+    // One deadline for all of them; wait_for retries EINTR (a second Ctrl-C) with the time left.
+    auto got = aio::wait_for(ctx.raw(), outstanding, std::span<io_event>(events).first(outstanding), std::chrono::seconds(2));
+    if (!got) cli::fail("io_getevents", got.error());
     for (std::size_t i = 0; i < *got; ++i) {
       if (events[i].res == -ECANCELED || events[i].res == 0) ++cancelled;
       handle(events[i], false);
     }
-    outstanding -= *got;
+    if (*got < outstanding)  // should not happen: every poll was cancelled
+      cli::note(std::to_string(outstanding - *got) + " cancelled polls did not complete within 2 s");
   }
   for (auto& s : sources) flush_partial(s);
   if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0) {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <aio/aio.hpp>
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cmath>
@@ -335,7 +336,7 @@ class CountingContext {
   [[nodiscard]] aio::Context& raw() noexcept { return ctx_; }
 
  private:
-  friend CountingContext make_context(unsigned max_events, std::size_t latency_capacity);
+  friend CountingContext make_context(unsigned max_events, std::size_t latency_capacity, unsigned shrink_to);
   CountingContext(std::unique_ptr<aio::Observer> observer, aio::Context ctx) noexcept
       : observer_(std::move(observer)), ctx_(std::move(ctx)) {}
 
@@ -343,12 +344,37 @@ class CountingContext {
   aio::Context ctx_;
 };
 
+/// "<tool>: io_setup(N): <error>" and exit 1; when the system-wide quota is the cause
+/// (EAGAIN), the actionable line instead: "<tool>: io_setup(N) needs N free AIO slots but
+/// only A of fs.aio-max-nr=M are free (aio-nr=X); raise fs.aio-max-nr to T (sysctl -w ...)".
+[[noreturn]] inline void fail_setup(unsigned max_events, std::error_code ec) {
+  if (ec == std::errc::resource_unavailable_try_again) {
+    std::string advice = aio::aio_max_nr_advice(max_events);
+    if (advice.starts_with("aio: ")) advice.erase(0, 5);
+    fail(advice);
+  }
+  fail("io_setup(" + std::to_string(max_events) + ")", ec);
+}
+
 /// io_setup(max_events) with an observer (timing up to latency_capacity requests in flight,
-/// 0 = no latency tracking), or "<tool>: io_setup: <error>" and exit 1.
-inline CountingContext make_context(unsigned max_events, std::size_t latency_capacity = 0) {
+/// 0 = no latency tracking). With shrink_to > 0, a context smaller than max_events (down to
+/// shrink_to) is accepted when fs.aio-max-nr has no room for the full size: the caller must
+/// size its queue by raw().max_events(). Else fail_setup().
+inline CountingContext make_context(unsigned max_events, std::size_t latency_capacity = 0, unsigned shrink_to = 0) {
   auto observer = std::make_unique<aio::Observer>(latency_capacity);
-  auto ctx = aio::Context::create(max_events, aio::ReapMode::automatic, observer.get());
-  if (!ctx) fail("io_setup(" + std::to_string(max_events) + ")", ctx.error());
+  auto ctx = shrink_to > 0 ? aio::create_shrinking(max_events, std::min(shrink_to, max_events))
+                           : aio::Context::create(max_events, aio::ReapMode::automatic, observer.get());
+  if (!ctx) fail_setup(max_events, ctx.error());
+  if (shrink_to > 0) {
+    // Nothing was submitted yet: attaching now sees every request and syscall but io_setup.
+    ctx->set_observer(observer.get());
+    if (ctx->max_events() < max_events) {
+      const auto limits = aio::system_limits();
+      note("queue depth reduced to " + std::to_string(ctx->max_events()) + ": fs.aio-max-nr has room for " +
+           (limits ? std::to_string(limits->available() + ctx->max_events()) : std::string("fewer")) +
+           ", not " + std::to_string(max_events) + " (raise it: sysctl -w fs.aio-max-nr=N)");
+    }
+  }
   return CountingContext(std::move(observer), std::move(*ctx));
 }
 

@@ -267,6 +267,65 @@ bench)
   done
   ;;
 
+bench_features)
+  # --probe: the system's capabilities, then the file's (exit 0 when AIO works).
+  expect_exit 0 "$BENCH" --probe
+  for key in 'io_setup: ok' 'io_pgetevents:' 'IOCB_CMD_POLL:' 'ring reaping:'; do
+    grep -q "$key" out || fail "--probe lacks '$key': $(cat out)"
+  done
+  make_file bench.dat 8388608
+  expect_exit 0 "$BENCH" --probe --file bench.dat
+  for key in 'O_DIRECT alignment' 'RWF_NOWAIT read' 'IOCB_FLAG_IOPRIO best-effort'; do
+    grep -q "$key" out || fail "--probe --file lacks '$key': $(cat out)"
+  done
+  expect_exit 1 "$BENCH" --probe --file missing.dat && expect_one_line_error "aio-bench: missing.dat: "
+  # --nowait on a file evicted from the page cache: buffered RWF_NOWAIT reads of pages not in
+  # the cache complete with -EAGAIN (filemap_read under IOCB_NOWAIT) and are resubmitted.
+  python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd); os.posix_fadvise(fd,0,0,os.POSIX_FADV_DONTNEED)' bench.dat
+  if expect_exit 0 "$BENCH" --file bench.dat --time 0.3 --qd 8 --nowait --json; then
+    python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["ios"] > 0 and d["would_block"] > 0, d' <out ||
+      fail "--nowait on a cold file saw no would-block completion: $(cat out)"
+  fi
+  # RWF_NOWAIT buffered writes: ext4 refuses them with EOPNOTSUPP (pinned in test_nowait);
+  # a file system that accepts them runs normally. Either way: no crash, a clear outcome.
+  "$BENCH" --file bench.dat --time 0.2 --rw randwrite --nowait >out 2>err
+  rc=$?
+  if [ $rc = 1 ]; then
+    expect_one_line_error "aio-bench: bench.dat: RWF_NOWAIT write is not supported here"
+  elif [ $rc != 0 ]; then
+    fail "--nowait randwrite exited $rc: $(cat err)"
+  fi
+  # --prio: per-request best-effort / idle priorities are accepted; bad values are usage errors.
+  expect_exit 0 "$BENCH" --file bench.dat --time 0.2 --prio be:2
+  expect_exit 0 "$BENCH" --file bench.dat --time 0.2 --prio idle
+  expect_exit 2 "$BENCH" --file bench.dat --prio fast && expect_one_line_error "aio-bench: invalid --prio 'fast'"
+  expect_exit 2 "$BENCH" --file bench.dat --prio be:8 && expect_one_line_error "aio-bench: --prio level must be"
+  ;;
+
+aio_max_nr)
+  # fs.aio-max-nr lowered for a moment (ctest runs this case alone: RUN_SERIAL) to just above
+  # what is in use: aio-bench, which needs its exact queue depth, says how to raise the limit;
+  # aio-copy shrinks its queue depth to what fits and still copies correctly.
+  limit=/proc/sys/fs/aio-max-nr
+  if ! [ -w $limit ] || ! saved=$(cat $limit) || ! echo "$saved" >$limit 2>/dev/null; then
+    echo "SKIP: $limit is not writable (needs root)"
+    exit 77
+  fi
+  trap 'echo "$saved" >'$limit EXIT
+  trap 'exit 1' INT TERM
+  make_file bench.dat 1048576
+  make_file src 1048576
+  echo $(($(cat /proc/sys/fs/aio-nr) + 10)) >$limit
+  expect_exit 1 "$BENCH" --file bench.dat --time 0.2 --qd 64
+  expect_one_line_error "aio-bench: io_setup(64) needs 64 free AIO slots but only"
+  grep -q 'raise fs.aio-max-nr to [0-9]* (sysctl -w fs.aio-max-nr=[0-9]*)' err || fail "no advice: $(cat err)"
+  expect_exit 0 "$COPY" -q 64 -b 4K src dst
+  grep -q 'aio-copy: queue depth reduced to' err || fail "aio-copy did not report the smaller queue depth: $(cat err)"
+  cmp -s src dst || fail "copy with a reduced queue depth differs"
+  echo "$saved" >$limit
+  trap - EXIT
+  ;;
+
 *)
   echo "unknown case $case_name" >&2
   exit 2
