@@ -234,7 +234,9 @@ bool try_direct_dir(const std::string& base, bool allow_memory_fs, DirectDir& ou
   if (!fd.ok()) return reject("open(O_DIRECT): " + errno_text(errno));
   struct statfs sfs {};
   std::string fs = ::fstatfs(fd.get(), &sfs) == 0 ? fs_name(sfs.f_type) : "unknown fs";
-  if (!allow_memory_fs && (fs == "tmpfs" || fs == "ramfs")) return reject(fs + ": memory file system, kept as a last resort");
+  if (!allow_memory_fs && (fs == "tmpfs" || fs == "ramfs")) {
+    return reject(fs + ": memory file system, kept as a last resort");
+  }
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return reject("fstat: " + errno_text(errno));
   auto caps = aio::probe_fd(fd.get());
@@ -393,8 +395,8 @@ class OdirectIntegrity : public ::testing::Test {
     EXPECT_TRUE(m.matches(std::span<const std::byte>(buf.data(), done), off, unit_, what + " (buffered read)"));
   }
 
-  /// Closes nothing of the caller's: reopens `name` twice (O_DIRECT, then buffered) and
-  /// checks the whole file and its size against the model.
+  /// Opens `name` afresh twice (O_DIRECT, then buffered; the caller has closed its own
+  /// descriptors) and checks the whole file, its size and the read stopping at EOF.
   void check_whole_file_reopened(const std::string& name, const Model& m) {
     const std::string path = d_.dir->file(name);
     Fd dfd(::open(path.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC));
@@ -410,8 +412,8 @@ class OdirectIntegrity : public ::testing::Test {
   /// The sub-block rounds shared by the three past-EOF tests. Round r targets the units from
   /// the current EOF to the end of fs block r (so the tail of block r-1 past EOF, then all of
   /// block r): a random subset of them is written, as writes of 1-3 adjacent units (never a
-  /// whole block, sometimes straddling the block boundary), all of them past EOF when
-  /// submitted. Skipped units below the new EOF must read as zeros; the next round's writes
+  /// whole block, sometimes straddling the block boundary), all of them past the EOF the
+  /// round starts with. Skipped units below the new EOF must read as zeros; the next round's writes
   /// expose the tail of the block behind the old EOF, which must read as zeros too.
   enum class Mode { one_at_a_time, one_batch, threads };
   void run_sub_block_rounds(Mode mode, int rounds, std::uint64_t seed);
@@ -668,8 +670,8 @@ TEST_F(OdirectIntegrity, Ext4DioExtendingWriteSizeCoversEachReapedCompletion) {
   for (const auto& w : writes) model.write(w->off, std::span<const std::byte>(w->buf.data(), w->len));
   ASSERT_EQ(model.size(), submitted_end);
   RecordProperty("reordered_completions", static_cast<int>(reordered));
-  std::cout << "[ info     ] " << reordered << " of " << kWrites << " completions reaped before an earlier-submitted one"
-            << std::endl;
+  std::cout << "[ info     ] " << reordered << " of " << kWrites
+            << " completions reaped before an earlier-submitted one" << std::endl;
   check_direct(fd.get(), 0, round_up(model.size(), block_), model, "after all extending writes");
   fd.reset();
   check_whole_file_reopened(name, model);
