@@ -71,6 +71,8 @@ template <class Call>
 }
 
 [[nodiscard]] detail::RingHeader* ring_of(aio_context_t handle) noexcept {
+  // The handle is the ring's address (kernel ABI).
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast,performance-no-int-to-ptr)
   return reinterpret_cast<detail::RingHeader*>(static_cast<std::uintptr_t>(handle));
 }
 
@@ -167,6 +169,7 @@ struct Context::Reap {
   // io_getevents or io_pgetevents (with the ENOSYS/EPERM fallback when there is no mask),
   // registered as a kernel reaper when the ring is in use, and observed if Observed.
   template <bool Observed>
+  // NOLINTNEXTLINE(bugprone-easily-swappable-parameters): kernel handle and count, both unsigned long typedefs
   [[nodiscard]] static Result<std::size_t> in_kernel(Context& self, aio_context_t handle, std::size_t min_nr,
                                                      std::span<io_event> events, const sys::KernelTimespec* tsp,
                                                      const sigset_t* sigmask, bool use_pgetevents) noexcept {

@@ -12,6 +12,7 @@ struct Incarnation {
 
 /// The page holding the current incarnation id, once mapped (see fork_guard.cpp).
 /// Hidden: one RIP-relative load, no GOT indirection, in position-independent code.
+// NOLINTNEXTLINE(cppcoreguidelines-avoid-non-const-global-variables): the fork detector is process-wide
 extern std::atomic<Incarnation*> g_incarnation __attribute__((visibility("hidden")));
 
 /// First use in this process (or in a forked child): maps the page if needed and claims a

@@ -38,6 +38,7 @@ inline constexpr std::size_t ring_not_usable = static_cast<std::size_t>(-1);
 
 [[nodiscard]] inline std::uint32_t ring_load(const std::uint32_t& field, std::memory_order order) noexcept {
   // The ring is shared with the kernel: every access is atomic.
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-const-cast): C++23 has no atomic_ref<const T>; this only loads
   return std::atomic_ref<std::uint32_t>(const_cast<std::uint32_t&>(field)).load(order);
 }
 
@@ -52,6 +53,8 @@ inline constexpr std::size_t ring_not_usable = static_cast<std::size_t>(-1);
 }
 
 [[nodiscard]] inline io_event* ring_events(RingHeader* ring) noexcept {
+  // The events follow the header (ring ABI).
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast,cppcoreguidelines-pro-bounds-pointer-arithmetic)
   return reinterpret_cast<io_event*>(reinterpret_cast<unsigned char*>(ring) + sizeof(RingHeader));
 }
 
@@ -66,7 +69,7 @@ inline constexpr std::size_t ring_not_usable = static_cast<std::size_t>(-1);
   const std::uint32_t tail = ring_load(ring->tail, std::memory_order_acquire);
   if (head >= nr || tail >= nr) [[unlikely]]
     return ring_not_usable;
-  return tail >= head ? tail - head : std::size_t{nr} - head + tail;
+  return tail >= head ? std::size_t{tail - head} : std::size_t{nr} - head + tail;
 }
 
 /// Completions ready in the ring, or ring_not_usable.
@@ -82,6 +85,7 @@ inline constexpr std::size_t ring_too_few = static_cast<std::size_t>(-2);
 /// copies) and returns how many were copied. Otherwise touches nothing and returns
 /// ring_too_few; for an unexpected header or head/tail returns ring_not_usable.
 /// Caller guarantees it is the only reaper of this ring right now.
+// NOLINTBEGIN(bugprone-easily-swappable-parameters): max, then min_nr (io_getevents has min_nr, nr)
 [[nodiscard]] inline std::size_t ring_reap_at_least(RingHeader* ring, std::uint32_t nr, io_event* out,
                                                     std::size_t max, std::size_t min_nr) noexcept {
   std::uint32_t head = 0;
@@ -96,12 +100,13 @@ inline constexpr std::size_t ring_too_few = static_cast<std::size_t>(-2);
   // usually small, and a 32-byte struct copy beats a memcpy call.
   std::uint32_t slot = head;
   for (std::size_t i = 0; i < n; ++i) {
-    out[i] = events[slot];
+    out[i] = events[slot];  // NOLINT(cppcoreguidelines-pro-bounds-pointer-arithmetic): i < max, slot < nr
     slot = slot + 1 == nr ? 0 : slot + 1;
   }
   std::atomic_ref<std::uint32_t>(ring->head).store(slot, std::memory_order_release);
   return n;
 }
+// NOLINTEND(bugprone-easily-swappable-parameters)
 
 /// Copies up to `max` ready completions into `out` and advances head past them. Returns how
 /// many were copied, or ring_not_usable (nothing touched) for an unexpected header or

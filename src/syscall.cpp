@@ -11,8 +11,10 @@
 namespace aio::sys {
 namespace testing {
 namespace {
+// NOLINTBEGIN(cppcoreguidelines-avoid-non-const-global-variables): one process-wide test hook
 std::atomic<Hook> g_hook{nullptr};
 std::atomic<void*> g_user{nullptr};
+// NOLINTEND(cppcoreguidelines-avoid-non-const-global-variables)
 }  // namespace
 
 void set_hook(Hook hook, void* user) noexcept {

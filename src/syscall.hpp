@@ -56,9 +56,10 @@ namespace raw {
 // arguments in rdi, rsi, rdx, r10, r8, r9; rcx and r11 clobbered; result in rax). The
 // kernel already answers -errno, so there is no errno to read and nothing to fold: this is
 // cheaper than glibc's variadic syscall(), which moves every argument and sets errno.
+// NOLINTNEXTLINE(bugprone-easily-swappable-parameters): syscall ABI, every argument is a long
 [[nodiscard]] inline long invoke(long nr, long a1, long a2 = 0, long a3 = 0, long a4 = 0, long a5 = 0,
                                  long a6 = 0) noexcept {
-  long ret;
+  long ret;  // NOLINT(cppcoreguidelines-init-variables): output of the asm below
   register long r10 __asm__("r10") = a4;
   register long r8 __asm__("r8") = a5;
   register long r9 __asm__("r9") = a6;
@@ -71,6 +72,7 @@ namespace raw {
 #else
 // Elsewhere through glibc's syscall(): it reports failure as -1 with errno set, folded
 // into -errno, once, here. Every argument is a long: syscall() is variadic.
+// NOLINTNEXTLINE(bugprone-easily-swappable-parameters): syscall ABI, every argument is a long
 [[nodiscard]] inline long invoke(long nr, long a1, long a2 = 0, long a3 = 0, long a4 = 0, long a5 = 0,
                                  long a6 = 0) noexcept {
   const long r = ::syscall(nr, a1, a2, a3, a4, a5, a6);
@@ -80,6 +82,7 @@ namespace raw {
 
 template <class T>
 [[nodiscard]] inline long arg(T* p) noexcept {
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): syscall arguments are longs
   return static_cast<long>(reinterpret_cast<std::uintptr_t>(p));
 }
 
@@ -105,6 +108,7 @@ template <class T>
 }
 }  // namespace raw
 
+// NOLINTBEGIN(cppcoreguidelines-macro-usage): picks the call's name at compile time (token pasting)
 #ifdef AIOPP_FAULT_INJECTION
 // syscall.cpp: the installed test hook's answer, or the raw call when none is installed.
 [[nodiscard]] long hooked_setup(long nr, aio_context_t* ctxp) noexcept;
@@ -119,6 +123,7 @@ template <class T>
 #else
 #define AIOPP_SHIM(call) raw::call
 #endif
+// NOLINTEND(cppcoreguidelines-macro-usage)
 
 // ---- The typed layer: the one conversion from the raw convention to Result. ------------
 

@@ -97,6 +97,8 @@ template <class OnEvent>
     for (const io_event& ev : reaped) fn(ev);
   };
   return detail::submit_all_retry(ctx, iocbs, scratch, sink,
+                                  // sink casts back to Fn*, const if Fn is
+                                  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-const-cast)
                                   const_cast<void*>(static_cast<const void*>(std::addressof(on_event))),
                                   policy);
 }

@@ -42,6 +42,7 @@ static_assert(sizeof(void*) <= sizeof(std::uint64_t), "pointers must fit in aio_
 
 namespace detail {
 [[nodiscard]] inline std::uint64_t to_u64(const void* p) noexcept {
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): the kernel ABI carries addresses as u64
   return static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(p));
 }
 [[nodiscard]] inline iocb make_rw(std::uint16_t opcode, int fd, const void* buf,
@@ -166,6 +167,8 @@ inline iocb& set_priority(iocb& cb, IoprioClass cls, unsigned level) noexcept {
 
 /// The iocb this completion belongs to (io_event::obj is the address passed to submit).
 [[nodiscard]] inline iocb* request_of(const io_event& ev) noexcept {
+  // obj is that address (kernel ABI).
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast,performance-no-int-to-ptr)
   return reinterpret_cast<iocb*>(static_cast<std::uintptr_t>(ev.obj));
 }
 
@@ -175,6 +178,8 @@ inline iocb& set_priority(iocb& cb, IoprioClass cls, unsigned level) noexcept {
 /// The request's user data as a pointer, as set by set_user_ptr().
 template <class T>
 [[nodiscard]] inline T* user_ptr(const io_event& ev) noexcept {
+  // set_user_ptr() stored it.
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast,performance-no-int-to-ptr)
   return reinterpret_cast<T*>(static_cast<std::uintptr_t>(ev.data));
 }
 

@@ -107,7 +107,7 @@ class Observer {
   static constexpr std::size_t batch_buckets = 17;
 
   /// Fills `out` with the most repeated call tuples, most frequent first; returns how many.
-  std::size_t top_calls(std::span<CallCount> out) const noexcept;
+  [[nodiscard]] std::size_t top_calls(std::span<CallCount> out) const noexcept;
 
   [[nodiscard]] LatencySummary latency() const noexcept;
 
@@ -141,7 +141,7 @@ class Observer {
     std::atomic<std::uint64_t> count{0};
   };
   static constexpr std::size_t tuple_slots = 64;
-  static constexpr std::size_t latency_buckets = 64 * 8;  // log2 major x 8 linear minors
+  static constexpr std::size_t latency_buckets = std::size_t{64} * 8;  // log2 major x 8 linear minors
 
   void record_latency(std::int64_t ns) noexcept;
   void count_tuple(const SyscallInfo& info) noexcept;
@@ -155,6 +155,7 @@ class Observer {
   std::array<std::atomic<std::uint64_t>, latency_buckets> latency_{};
   std::atomic<std::uint64_t> latency_count_{0}, untracked_{0};
   std::atomic<std::int64_t> latency_max_{0};
+  // NOLINTNEXTLINE(cppcoreguidelines-avoid-c-arrays,modernize-avoid-c-arrays): runtime size, new (nothrow)
   std::unique_ptr<Slot[]> slots_;
   std::size_t slot_mask_ = 0;
   std::atomic<SyscallHook> hook_{nullptr};
