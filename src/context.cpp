@@ -297,7 +297,7 @@ Result<void> Context::close() noexcept {
   const bool ours = owner_ == detail::process_incarnation();
   const aio_context_t handle = ctx_.exchange(0, std::memory_order_seq_cst);
   if (handle == 0) return fail(EINVAL);  // empty, or lost a race with another destroy()
-  max_events_ = 0;
+  // max_events_ stays as it is: other threads may read it (max_events() checks ctx_).
   if (!ours) return fail(EINVAL);  // the parent's context, seen in a forked child: not ours
   Reap::drain_ring_users(reap_state_);
   return observed(observer(), {Syscall::destroy, handle, 0, 0, -1, false, 0, {}},

@@ -26,6 +26,11 @@
 //     on the same Context: the kernel wakes that waiter, which returns promptly
 //     (invalid_argument, or the events it already had). Calls that start after destroy()
 //     returns see an empty Context.
+//   - destroy() must not race with submit(), cancel() or a getevents() that is only
+//     starting: such a call may have read the handle just before destroy() cleared it, and
+//     the handle is the ring's address, which the kernel may hand to a Context created
+//     meanwhile — the late call would then act on that other context. Stop submitting and
+//     let only waiters remain before destroy() (the usual shutdown order).
 //   - Moving a Context, and its destructor, must not race with any other use of it.
 //
 // fork()
@@ -115,7 +120,9 @@ class Context {
   explicit operator bool() const noexcept { return valid(); }
 
   /// The max_events this Context was created with (0 when empty).
-  [[nodiscard]] unsigned max_events() const noexcept { return max_events_; }
+  [[nodiscard]] unsigned max_events() const noexcept {
+    return ctx_.load(std::memory_order_relaxed) != 0 ? max_events_ : 0;
+  }
 
   /// Attaches an observer (aio/observer.hpp) that counts this Context's syscalls, events and
   /// errors and, if asked, request latencies; nullptr detaches. Not owned: it must outlive
