@@ -84,7 +84,7 @@ struct Input {
 
 constexpr std::size_t arena_size = 64 * 1024;
 constexpr std::size_t iov_count = 16;
-constexpr std::size_t slot_count = 64;
+constexpr std::size_t slot_count = 256;  // enough to fill a small ring (EAGAIN)
 constexpr std::size_t event_cap = 64;
 constexpr std::chrono::nanoseconds max_wait = std::chrono::milliseconds(2);
 
@@ -229,6 +229,7 @@ std::size_t build_batch(Input& in, std::array<iocb*, 8>& batch, std::size_t& nex
   const std::size_t k = in.get<std::uint8_t>() % 9;
   for (std::size_t i = 0; i < k; ++i) {
     const auto how = in.get<std::uint8_t>() % 16;
+    // how < 11: a fresh slot; 11: a reaped one again; 12: PROT_NONE; 13: kernel address; else nullptr.
     iocb* p = nullptr;
     if (how < 11) {
       if (next_slot < slot_count) {
@@ -237,7 +238,7 @@ std::size_t build_batch(Input& in, std::array<iocb*, 8>& batch, std::size_t& nex
         p = &s.cb;
       }
     } else if (how == 11) {
-      Slot& s = g_slots[in.get<std::uint8_t>() % slot_count];
+      Slot& s = g_slots[in.get<std::uint16_t>() % slot_count];
       if (s.state == State::done) {  // never an iocb that is in flight, nor one twice
         s.state = State::idle;
         p = &s.cb;
@@ -472,7 +473,7 @@ void op_wait(Input& in) {
 
 void op_cancel(Input& in) {
   const int c = pick_ctx(in);
-  Slot& s = g_slots[in.get<std::uint8_t>() % slot_count];
+  Slot& s = g_slots[in.get<std::uint16_t>() % slot_count];
   const bool was_ours = s.state == State::inflight && s.ctx == c;
   const std::uint64_t before = syscalls_of(c);
   const auto r = g_ctx[c].cancel(s.cb);
@@ -725,11 +726,24 @@ void op_builders(Input& in) {
   check(!advice.empty());
 }
 
-void op_probe_fd(Input& in) {
-  // probe_fd() on fds that are not open fails with EBADF before any io_setup.
-  const int fd = pick_fd(static_cast<std::uint8_t>(5 + in.get<std::uint8_t>() % 4));
-  const auto r = aio::probe_fd(fd);
-  check(!r && is_system(r.error()) && r.error().value() == EBADF);
+void op_probe_fd(Input& in, int& creates) {
+  const auto b = in.get<std::uint8_t>();
+  const int fd = pick_fd(b);
+  if (fd == -1 || fd == INT_MAX || fd == INT_MIN || fd == 0x7ffffffe) {
+    // Not open: EBADF before any io_setup.
+    const auto r = aio::probe_fd(fd);
+    check(!r && is_system(r.error()) && r.error().value() == EBADF);
+  } else if (creates < 2) {  // ours: probes with a Context of its own (io_setup + io_destroy)
+    ++creates;
+    const auto r = aio::probe_fd(fd);
+    if (r) {
+      check(!r->o_direct);
+      check(!r->setup || is_system(r->setup));
+      check(!aio::describe(*r).empty());
+    } else {
+      check(is_system(r.error()));
+    }
+  }
   const auto lim = aio::system_limits();
   check(lim ? lim->available() <= lim->max_nr : is_system(lim.error()));
 }
@@ -784,7 +798,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       case 10: op_misc_ctx(in); break;
       default:
         if ((in.get<std::uint8_t>() & 7) == 0)
-          op_probe_fd(in);
+          op_probe_fd(in, creates);
         else
           op_builders(in);
         break;

@@ -127,14 +127,20 @@ void reap_call(Ring& r, Input& in, bool at_least) {
   // max up to 2 * nr + 3 (beyond the ring on purpose), min up to nr + 3 (beyond what can be ready).
   const std::size_t max = max_raw % (2 * std::size_t{r.nr} + 4);
   const std::size_t min = min_raw % (std::size_t{r.nr} + 4);
-  // Exactly `max` slots: writing out[max] is a heap overflow ASan reports.
-  std::unique_ptr<io_event[]> out(new io_event[max == 0 ? 0 : max]);
+  // The output array has max + spare slots (spare 0..3 from the input): with spare == 0,
+  // writing out[max] is a heap overflow ASan reports; otherwise the spare slots hold a
+  // canary that must survive.
+  const std::size_t spare = (max_raw >> 14) & 3U;
+  std::unique_ptr<io_event[]> out(new io_event[max + spare]);
+  const io_event canary = slot_event(0xfeedU, ~std::uint64_t{0});
+  for (std::size_t i = max; i < max + spare; ++i) out[i] = canary;
   const Model m = model_of(r);
   const std::vector<unsigned char> before(r.mem.get(), r.mem.get() + r.bytes);
 
   const std::size_t got = at_least ? aio::detail::ring_reap_at_least(r.header(), r.nr, out.get(), max, min)
                                    : aio::detail::ring_reap(r.header(), r.nr, out.get(), max);
   const std::size_t want_min = at_least ? min : 0;
+  for (std::size_t i = max; i < max + spare; ++i) check(same_event(out[i], canary));
   if (!m.usable) {
     check(got == aio::detail::ring_not_usable);
     check_untouched(r, before, false);

@@ -37,4 +37,4 @@ for fuzzer in fuzz_ring fuzz_args; do
   cov=$(grep -o 'cov: [0-9]*' "$out/$fuzzer.log" | tail -1 | cut -d' ' -f2)
   summary+=("$fuzzer: $inputs inputs replayed, $runs runs in ${seconds} s, cov $cov")
 done
-echo "fuzz: no finding ($(IFS=';'; echo "${summary[*]}"))"
+echo "fuzz: no finding: $(printf '%s; ' "${summary[@]}")"
