@@ -51,8 +51,14 @@ const char* to_string(Syscall call) noexcept {
 
 Observer::Observer(std::size_t latency_capacity) noexcept {
   if (latency_capacity == 0) return;
+  // 2^43 slots of 16 bytes fill the whole 47-bit user address space: a larger table can
+  // never be allocated, and bounding n keeps n * sizeof(Slot) from overflowing (new[] then
+  // throws bad_array_new_length even with nothrow, i.e. std::terminate here) and n * 2
+  // from wrapping to 0 (an endless loop).
+  constexpr std::size_t max_slots = std::size_t{1} << 43;
   std::size_t n = 16;
-  while (n < latency_capacity * 2) n *= 2;  // at most half full: short probes
+  while (n / 2 < latency_capacity && n < max_slots) n *= 2;  // at most half full: short probes
+  if (n / 2 < latency_capacity) return;  // more than any table could hold: no tracking
   slots_.reset(new (std::nothrow) Slot[n]);  // NOLINT(cppcoreguidelines-owning-memory): owned by slots_
   if (slots_) slot_mask_ = n - 1;
 }
