@@ -40,8 +40,8 @@ namespace {
   ::close(fd);
   if (err != 0) return fail(err);
   std::uint64_t value = 0;
-  const auto [end, ec] = std::from_chars(buf, buf + len, value);
-  if (ec != std::errc{} || end == buf) return fail(EINVAL);
+  // from_chars fails (invalid_argument) when no digit starts the text: no end check needed.
+  if (std::from_chars(buf, buf + len, value).ec != std::errc{}) return fail(EINVAL);
   return value;
 }
 // NOLINTEND(cppcoreguidelines-pro-bounds-pointer-arithmetic)

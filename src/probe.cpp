@@ -67,8 +67,8 @@ template <class Statx>
 }
 
 // Submits one request; if accepted, reaps its completion (up to a second). Returns the
-// submit error (empty when accepted) and the completion's res through *res.
-[[nodiscard]] std::error_code submit_and_reap(Context& ctx, iocb& cb, long long* res) noexcept {
+// submit error (empty when accepted); the completion's res is not looked at.
+[[nodiscard]] std::error_code submit_and_reap(Context& ctx, iocb& cb) noexcept {
   iocb* p = &cb;
   auto n = ctx.submit(std::span<iocb* const>(&p, 1));
   if (!n) return n.error();
@@ -76,10 +76,7 @@ template <class Statx>
   std::array<io_event, 1> ev{};
   for (int tries = 0; tries < 100; ++tries) {
     auto got = ctx.getevents(1, ev, reap_wait);
-    if (got && *got == 1) {
-      if (res != nullptr) *res = ev[0].res;
-      return {};
-    }
+    if (got && *got == 1) return {};
     if (got || got.error() != std::errc::interrupted) break;
   }
   // Not completed within a second: ask for a cancel (only polls can be), and leave the rest
@@ -202,15 +199,15 @@ Result<FdCapabilities> probe_fd(int fd) noexcept {
 
   iocb nowait = make_pread(fd, none, 0);
   set_rw_flags(nowait, Rwf::nowait);
-  caps.nowait_read = submit_and_reap(*ctx, nowait, nullptr);
+  caps.nowait_read = submit_and_reap(*ctx, nowait);
 
   iocb be = make_pread(fd, none, 0);
   set_priority(be, IoprioClass::best_effort, 4);
-  caps.ioprio_best_effort = submit_and_reap(*ctx, be, nullptr);
+  caps.ioprio_best_effort = submit_and_reap(*ctx, be);
 
   iocb rt = make_pread(fd, none, 0);
   set_priority(rt, IoprioClass::realtime, 4);
-  caps.ioprio_realtime = submit_and_reap(*ctx, rt, nullptr);
+  caps.ioprio_realtime = submit_and_reap(*ctx, rt);
   return caps;
 }
 
