@@ -1,0 +1,75 @@
+// Tests that run a scenario in a forked child (resource limits, seccomp filters, mount
+// namespaces must not leak into the test process) and, under --coverage, keep what the
+// child executed: __gcov_dump() writes its counters before _exit().
+#pragma once
+
+#include <gtest/gtest.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdio>
+#include <functional>
+
+#ifdef AIOPP_COVERAGE
+// libgcov (linked by --coverage; the coverage preset defines AIOPP_COVERAGE). A weak
+// declaration would not do: a weak reference does not pull the member out of libgcov.a.
+extern "C" void __gcov_dump(void);
+#endif
+
+namespace aiotest {
+
+/// Runs `body` in a forked child; its return value (0 = pass) is the child's exit status.
+/// The child reports why it failed on stderr. Returns the exit status, or -1 if the child
+/// did not exit normally.
+inline int run_in_child(const std::function<int()>& body) {
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    const int rc = body();
+#ifdef AIOPP_COVERAGE
+    __gcov_dump();
+#endif
+    ::_exit(rc);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/// Child-side check: prints the failed condition and makes the child exit with `code`.
+#define AIOTEST_CHILD_CHECK(cond, code)                                             \
+  do {                                                                              \
+    if (!(cond)) {                                                                  \
+      std::fprintf(stderr, "child check failed (%d): %s\n", (code), #cond);         \
+      return (code);                                                                \
+    }                                                                               \
+  } while (0)
+
+/// Installs a seccomp filter (raw BPF, no libseccomp) in the calling thread that makes
+/// syscall `nr` fail with `err` and lets everything else through. Needs
+/// PR_SET_NO_NEW_PRIVS (set here): irreversible, so call it only in a child. Returns false
+/// if the kernel refused the filter.
+inline bool seccomp_fail_syscall(long nr, int err) {
+  struct sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, static_cast<unsigned>(offsetof(struct seccomp_data, arch))),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),  // another ABI: not ours to filter
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, static_cast<unsigned>(offsetof(struct seccomp_data, nr))),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<unsigned>(nr), 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (static_cast<unsigned>(err) & SECCOMP_RET_DATA)),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog prog = {static_cast<unsigned short>(sizeof filter / sizeof filter[0]), filter};
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return false;
+  return ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) == 0;
+}
+
+}  // namespace aiotest
