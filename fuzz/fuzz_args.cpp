@@ -140,8 +140,14 @@ void setup_once() {
   if (g_fds.devnull < 0 || g_fds.efd < 0 || g_fds.guard == MAP_FAILED) std::abort();
   g_obs = new aio::Observer(0);
   g_obs_lat = new aio::Observer(128);
+  // fs.aio-max-nr is machine-wide: another process may hold it all for a moment.
   auto a = aio::Context::create(64, aio::ReapMode::automatic);
   auto s = aio::Context::create(64, aio::ReapMode::syscall);
+  for (int tries = 0; tries < 200 && (!a || !s); ++tries) {
+    ::usleep(10'000);
+    if (!a) a = aio::Context::create(64, aio::ReapMode::automatic);
+    if (!s) s = aio::Context::create(64, aio::ReapMode::syscall);
+  }
   if (!a || !s) {
     std::fprintf(stderr, "fuzz_args: io_setup failed: %s\n", (a ? s.error() : a.error()).message().c_str());
     std::abort();

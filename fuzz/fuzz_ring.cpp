@@ -22,7 +22,6 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
-#include <vector>
 
 #include "ring.hpp"
 
@@ -110,15 +109,24 @@ Model model_of(Ring& r) noexcept {
   return m;
 }
 
+// A copy of the ring's bytes before a call (static: no allocation churn per call).
+constexpr std::size_t max_ring_bytes = sizeof(RingHeader) + 4095 * sizeof(io_event);
+unsigned char g_before[max_ring_bytes];
+
+const unsigned char* snapshot(const Ring& r) noexcept {
+  std::memcpy(g_before, r.mem.get(), r.bytes);
+  return g_before;
+}
+
 // The ring must be unchanged, except (when head_may_change) the head word.
-void check_untouched(Ring& r, const std::vector<unsigned char>& before, bool head_may_change) {
+void check_untouched(Ring& r, const unsigned char* before, bool head_may_change) {
   constexpr std::size_t head_at = offsetof(RingHeader, head);
   if (!head_may_change) {
-    check(std::memcmp(r.mem.get(), before.data(), r.bytes) == 0);
+    check(std::memcmp(r.mem.get(), before, r.bytes) == 0);
     return;
   }
-  check(std::memcmp(r.mem.get(), before.data(), head_at) == 0);
-  check(std::memcmp(r.mem.get() + head_at + 4, before.data() + head_at + 4, r.bytes - head_at - 4) == 0);
+  check(std::memcmp(r.mem.get(), before, head_at) == 0);
+  check(std::memcmp(r.mem.get() + head_at + 4, before + head_at + 4, r.bytes - head_at - 4) == 0);
 }
 
 void reap_call(Ring& r, Input& in, bool at_least) {
@@ -135,7 +143,7 @@ void reap_call(Ring& r, Input& in, bool at_least) {
   const io_event canary = slot_event(0xfeedU, ~std::uint64_t{0});
   for (std::size_t i = max; i < max + spare; ++i) out[i] = canary;
   const Model m = model_of(r);
-  const std::vector<unsigned char> before(r.mem.get(), r.mem.get() + r.bytes);
+  const unsigned char* before = snapshot(r);
 
   const std::size_t got = at_least ? aio::detail::ring_reap_at_least(r.header(), r.nr, out.get(), max, min)
                                    : aio::detail::ring_reap(r.header(), r.nr, out.get(), max);
@@ -154,7 +162,7 @@ void reap_call(Ring& r, Input& in, bool at_least) {
   const std::size_t n = m.ready < max ? m.ready : max;
   check(got == n);
   check(got <= max);
-  const io_event* ev = reinterpret_cast<const io_event*>(before.data() + sizeof(RingHeader));
+  const io_event* ev = reinterpret_cast<const io_event*>(before + sizeof(RingHeader));
   for (std::size_t i = 0; i < n; ++i) check(same_event(out[i], ev[(m.head + i) % r.nr]));
   check_untouched(r, before, true);
   std::uint32_t head_now;
@@ -164,7 +172,7 @@ void reap_call(Ring& r, Input& in, bool at_least) {
 
 void ready_call(Ring& r) {
   const Model m = model_of(r);
-  const std::vector<unsigned char> before(r.mem.get(), r.mem.get() + r.bytes);
+  const unsigned char* before = snapshot(r);
   std::uint32_t head = 0xdeadbeefU;
   const std::size_t a = aio::detail::ring_ready(r.header(), r.nr, head);
   const std::size_t b = aio::detail::ring_ready(r.header(), r.nr);
