@@ -176,12 +176,14 @@ struct Context::Reap {
     const auto min = static_cast<long>(min_nr);
     const auto nr = static_cast<long>(events.size());
     Observer* obs = Observed ? self.observer() : nullptr;
-    auto call = [&](Syscall kind, auto&& syscall) noexcept -> Result<std::size_t> {
+    // `masked` is computed by the caller: inside this generic lambda a test of `kind` would
+    // be constant per instantiation (half of its branches never taken by construction).
+    auto call = [&](Syscall kind, bool masked, auto&& syscall) noexcept -> Result<std::size_t> {
       if constexpr (Observed) {
-        return observed(obs, {kind, handle, nr, min, timeout_ns_of(tsp), kind == Syscall::pgetevents && sigmask != nullptr, 0, {}},
-                        syscall);
+        return observed(obs, {kind, handle, nr, min, timeout_ns_of(tsp), masked, 0, {}}, syscall);
       } else {
         (void)kind;
+        (void)masked;
         return syscall();
       }
     };
@@ -190,17 +192,17 @@ struct Context::Reap {
     if (ring) enter_kernel(self.reap_state_);
     Result<std::size_t> n;
     if (!use_pgetevents) {
-      n = call(Syscall::getevents, getevents);
+      n = call(Syscall::getevents, false, getevents);
     } else {
       const sys::AioSigset sig{sigmask, sys::kernel_sigset_size};
-      n = call(Syscall::pgetevents, [&]() noexcept {
+      n = call(Syscall::pgetevents, sigmask != nullptr, [&]() noexcept {
         return sys::io_pgetevents(handle, min, nr, events.data(), tsp, sigmask != nullptr ? &sig : nullptr);
       });
       if (!n && sigmask == nullptr &&
           (n.error() == std::errc::function_not_supported || n.error() == std::errc::operation_not_permitted)) {
         // Old kernel (< 4.18) or a seccomp filter that blocks io_pgetevents: without a mask to
         // apply, io_getevents does the same job.
-        n = call(Syscall::getevents, getevents);
+        n = call(Syscall::getevents, false, getevents);
       }
     }
     if (ring) self.reap_state_.fetch_sub(kernel_reaper, std::memory_order_release);
