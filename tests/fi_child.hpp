@@ -14,6 +14,8 @@
 
 #include <cstddef>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <functional>
 
 #ifdef AIOPP_COVERAGE
@@ -62,6 +64,15 @@ inline int run_in_child(const std::function<int()>& body) {
     }                                                                               \
   } while (0)
 
+/// Under valgrind (it preloads vgpreload_*.so, which is also how the library notices it).
+inline bool under_valgrind() {
+  const char* preload = std::getenv("LD_PRELOAD");
+  return preload != nullptr && std::strstr(preload, "vgpreload") != nullptr;
+}
+
+/// Exit status of a child whose environment lacks what the test needs (parent: GTEST_SKIP).
+inline constexpr int child_cannot = 77;
+
 /// Installs a seccomp filter (raw BPF, no libseccomp) in the calling thread that makes
 /// syscall `nr` fail with `err` and lets everything else through. Needs
 /// PR_SET_NO_NEW_PRIVS (set here): irreversible, so call it only in a child. Returns false
@@ -78,7 +89,7 @@ inline bool seccomp_fail_syscall(long nr, int err) {
   };
   struct sock_fprog prog = {static_cast<unsigned short>(sizeof filter / sizeof filter[0]), filter};
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return false;
-  return ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) == 0;
+  return ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) == 0;  // ENOSYS under valgrind
 }
 
 }  // namespace aiotest

@@ -84,6 +84,7 @@ void fork_and_check() {
 }
 
 TEST(ForkGuardFresh, PageCannotBeMapped) {
+  if (under_valgrind()) GTEST_SKIP() << "valgrind: /proc/self/exe is its tool, and it emulates RLIMIT_DATA";
   if (!fresh_child()) {
     EXPECT_EQ(run_fresh("ForkGuardFresh.PageCannotBeMapped"), 0);
     return;
@@ -109,6 +110,7 @@ TEST(ForkGuardFresh, PageCannotBeMapped) {
 }
 
 TEST(ForkGuardFresh, PageMapped) {
+  if (under_valgrind()) GTEST_SKIP() << "valgrind: /proc/self/exe is its tool, and it emulates RLIMIT_DATA";
   if (!fresh_child()) {
     EXPECT_EQ(run_fresh("ForkGuardFresh.PageMapped"), 0);
     return;
