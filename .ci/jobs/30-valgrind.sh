@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# The test suite under valgrind memcheck: every ctest test process (one gtest case each)
+# runs as
+#   valgrind --tool=memcheck --error-exitcode=99 --leak-check=full
+#            --errors-for-leak-kinds=definite,indirect --track-fds=no ...
+# through `ctest -T memcheck`, two at a time, honouring the tests' labels, RUN_SERIAL and
+# timeouts. Any invalid read/write, use of uninitialised memory, bad free or definite/
+# indirect leak makes that process exit 99, fails the test and the job; the valgrind log
+# of each failed test is printed.
+#
+# The ring path is off: AIOPP_REAP=syscall (the library also turns it off by itself under
+# valgrind, seeing vgpreload in LD_PRELOAD): the kernel writes the completion ring behind
+# valgrind's back, so every event is reaped by io_getevents, whose output valgrind knows.
+#
+# Build: the tests of build/default, which .ci/run has just built with the README's
+# `cmake --workflow --preset test` (RelWithDebInfo, uninstrumented: what valgrind needs).
+# AIOPP_VALGRIND_BUILD=<dir> uses another build; build/valgrind (cmake/presets/valgrind.json)
+# is configured and built first when that is the one asked for or build/default is absent.
+#
+# What cannot run under valgrind is listed below (excluded), each with its reason; the one
+# suppression in .ci/valgrind.supp is explained there. The soak test (label soak) runs, for
+# AIOPP_SOAK_SECONDS=20 (for time only: AIOPP_SOAK_MIN_OPS=0): several threads, both reap
+# modes, long mixed I/O, then the leak check.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+apt_need valgrind
+
+build=${AIOPP_VALGRIND_BUILD:-build/default}
+if [ "$build" = build/valgrind ] || [ ! -f "$build/CTestTestfile.cmake" ]; then
+  build=build/valgrind
+  cmake --preset valgrind
+  cmake --build --preset valgrind
+fi
+
+export AIOPP_REAP=syscall AIOPP_SOAK_SECONDS=20 AIOPP_SOAK_MIN_OPS=0
+vg_options=(
+  --tool=memcheck
+  --error-exitcode=99
+  --leak-check=full
+  --errors-for-leak-kinds=definite,indirect
+  --show-leak-kinds=definite,indirect
+  --track-fds=no
+  --num-callers=40
+)
+# Labels: not gtest programs.
+#   examples: bash scripts driving the example tools (valgrind would trace bash);
+#   package:  cmake/ctest configuring and building consumer projects.
+exclude_labels='examples|package'
+# Tests (ctest name regexes):
+excluded=(
+  # valgrind 3.19 (Debian bookworm) has no io_pgetevents (x86-64 syscall 333): it warns
+  # "unhandled syscall" and returns ENOSYS, so what needs a working pgetevents fails.
+  '^PgeteventsMask\.'
+  '^Wait\.Sigmask'
+  '^WaitFi\.Sigmask'
+  '^Probe\.EverythingWorksHere$'
+  '^Observer\.HookSeesKindArgumentsResultAndDuration$'
+  '^FiErrors\.(ObservedReapsRecordKindMaskAndFallback|ProbePollAndPgeteventsPaths)$'
+  # valgrind 3.19 has no seccomp(2) (syscall 317, ENOSYS): the filters cannot be installed.
+  '^Seccomp\.(PgeteventsBlockedWithEperm|PgeteventsMissingLikeBefore418|ProbeFdWithoutStatx|IoSetupBlocked)'
+  # valgrind's io_submit wrapper reads every iocb before the kernel does: a NULL or unmapped
+  # iocb pointer (the EFAULT tests; the args fuzzer's corpus has them too) kills valgrind
+  # itself with SIGSEGV ("the 'impossible' happened").
+  '^Submit\.(NullFirstIocbPointerIsEfault|UnmappedIocbPointerIsEfault)$'
+  '^fuzz_args_replay$'
+  # It needs the userspace ring, which the library turns off under valgrind by design
+  # (vgpreload in LD_PRELOAD: the kernel writes the ring behind valgrind's back).
+  '^FiErrors\.ProbeWaitsForTheRingToShowThePoll$'
+  # They re-execute /proc/self/exe, which under valgrind is the memcheck tool itself ("You
+  # cannot run '/proc/self/exe' directly"; with --trace-children=yes valgrind cannot load
+  # the child either: "mmap(0x58000000) failed in UME").
+  '^ForkGuardFresh\.'
+  # bench/test_no_alloc (build/default only): it replaces the global operator new/delete to
+  # count allocations; valgrind replaces them too, so it counts nothing, and memcheck
+  # reports a mismatched free for every block gtest frees at exit.
+  '^NoAlloc\.'
+)
+exclude_tests=$(IFS='|'; echo "${excluded[*]}")
+
+rm -rf "$build/Testing/Temporary"
+status=0
+ctest --test-dir "$build" -T memcheck -j2 --output-on-failure --no-tests=error \
+  --overwrite MemoryCheckCommand="$(command -v valgrind)" \
+  --overwrite MemoryCheckCommandOptions="${vg_options[*]}" \
+  --overwrite MemoryCheckSuppressionFile="$PWD/.ci/valgrind.supp" \
+  -LE "$exclude_labels" -E "$exclude_tests" || status=$?
+
+tmp=$build/Testing/Temporary
+if [ $status -ne 0 ]; then
+  # ctest -T names it LastTestsFailed_<tag>.log; one "number:name" line per failed test.
+  for failed in "$tmp"/LastTestsFailed*.log; do
+    [ -f "$failed" ] || continue
+    while IFS=: read -r number name; do
+      echo "valgrind: ===== $name: valgrind log ($tmp/MemoryChecker.$number.log) ====="
+      cat "$tmp/MemoryChecker.$number.log" 2>/dev/null || true
+    done < "$failed"
+  done
+  echo "valgrind: FAILED (memcheck errors, leaks or failing tests above)"
+  exit 1
+fi
+
+count=$(ctest --test-dir "$build" -N -LE "$exclude_labels" -E "$exclude_tests" | sed -n 's/^Total Tests: //p')
+echo "valgrind: $count test processes ran clean under memcheck (no errors, no definite/indirect leaks; ring off)"
