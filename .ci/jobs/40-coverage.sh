@@ -11,6 +11,12 @@
 # fault-injection seam). lcov merges the two per source line. The asm path has no branch;
 # the seam's dispatch does and is counted.
 #
+# The coverage preset compiles with -fprofile-update=atomic (threads in the tests would
+# otherwise lose counter increments: lcov then finds negative derived branch counts) and
+# -DAIOPP_COVERAGE=1 (tests/fi_child.hpp: forked children write their counters with
+# __gcov_dump() before _exit, and fork through a pointer so that libgcov does not zero the
+# child's counters after the fork guard's atfork handler ran).
+#
 # Debian's lcov 1.16 accepts geninfo_no_exception_branch=1 but ignores it with GCC's JSON
 # gcov format (its geninfo defines intermediate_json_to_info twice; the copy that wins
 # never reads the "throw" flag), so .ci/coverage-report.py drops the exception edges itself,
