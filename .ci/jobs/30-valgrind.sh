@@ -78,7 +78,8 @@ excluded=(
 )
 exclude_tests=$(IFS='|'; echo "${excluded[*]}")
 
-rm -rf "$build/Testing/Temporary"
+tmp=$build/Testing/Temporary
+rm -f "$tmp"/LastTestsFailed*.log "$tmp"/MemoryChecker.*.log  # stale ones from an earlier run
 status=0
 ctest --test-dir "$build" -T memcheck -j2 --output-on-failure --no-tests=error \
   --overwrite MemoryCheckCommand="$(command -v valgrind)" \
@@ -86,7 +87,6 @@ ctest --test-dir "$build" -T memcheck -j2 --output-on-failure --no-tests=error \
   --overwrite MemoryCheckSuppressionFile="$PWD/.ci/valgrind.supp" \
   -LE "$exclude_labels" -E "$exclude_tests" || status=$?
 
-tmp=$build/Testing/Temporary
 if [ $status -ne 0 ]; then
   # ctest -T names it LastTestsFailed_<tag>.log; one "number:name" line per failed test.
   for failed in "$tmp"/LastTestsFailed*.log; do
