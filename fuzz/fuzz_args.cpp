@@ -61,26 +61,13 @@
 #include "aio/probe.hpp"
 #include "aio/wait.hpp"
 
+#include "fuzz_input.hpp"
+
 namespace {
 
-void check(bool ok) {
-  if (!ok) __builtin_trap();
-}
+using aiofuzz::check;
 
-struct Input {
-  const std::uint8_t* p;
-  std::size_t n;
-  template <class T>
-  T get() noexcept {
-    T v{};
-    const std::size_t k = n < sizeof(T) ? n : sizeof(T);
-    if (k != 0) std::memcpy(&v, p, k);
-    p += k;
-    n -= k;
-    return v;
-  }
-  [[nodiscard]] bool empty() const noexcept { return n == 0; }
-};
+using aiofuzz::Input;
 
 constexpr std::size_t arena_size = 64 * 1024;
 constexpr std::size_t iov_count = 16;

@@ -25,28 +25,15 @@
 
 #include "ring.hpp"
 
+#include "fuzz_input.hpp"
+
 namespace {
 
 using aio::detail::RingHeader;
 
-struct Input {
-  const std::uint8_t* p;
-  std::size_t n;
-  template <class T>
-  T get() noexcept {
-    T v{};
-    const std::size_t k = n < sizeof(T) ? n : sizeof(T);
-    if (k != 0) std::memcpy(&v, p, k);
-    p += k;
-    n -= k;
-    return v;
-  }
-  [[nodiscard]] bool empty() const noexcept { return n == 0; }
-};
+using aiofuzz::Input;
 
-void check(bool ok) {
-  if (!ok) __builtin_trap();
-}
+using aiofuzz::check;
 
 // Event slot i of a ring: recognisable contents, so a copy from the wrong slot is caught.
 io_event slot_event(std::uint32_t i, std::uint64_t salt) noexcept {

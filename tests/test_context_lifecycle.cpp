@@ -231,18 +231,7 @@ TEST(ContextDestroy, WakesThreadBlockedInGeteventsWithoutTimeout) {
     return ctx->getevents(1, ev, std::nullopt);
   });
   const pid_t tid = tid_future.get();
-  // Wait (bounded) until the waiter sleeps in the kernel, then give it a little more time.
-  const std::string stat = "/proc/self/task/" + std::to_string(tid) + "/stat";
-  const auto limit = Clock::now() + 2s;
-  while (Clock::now() < limit) {
-    std::ifstream in(stat);
-    std::string s;
-    std::getline(in, s);
-    const auto paren = s.rfind(')');
-    if (paren != std::string::npos && paren + 2 < s.size() && s[paren + 2] == 'S') break;
-    std::this_thread::sleep_for(1ms);
-  }
-  std::this_thread::sleep_for(20ms);
+  wait_until_sleeping(tid);
   const auto t0 = Clock::now();
   auto d = ctx->destroy();
   EXPECT_TRUE(d) << d.error().message();

@@ -31,35 +31,6 @@ using namespace aiotest;
 
 // ---- helpers ---------------------------------------------------------------------------------
 
-// AIO rings are mapped into the process as "/[aio] (deleted)"; io_destroy unmaps them.
-long long aio_mappings() {
-  std::ifstream in("/proc/self/maps");
-  long long n = 0;
-  for (std::string line; std::getline(in, line);)
-    if (line.find("[aio]") != std::string::npos) ++n;
-  return n;
-}
-
-// Other processes holding AIO contexts right now (their [aio] mappings), by pid.
-std::string other_aio_users() {
-  std::string pids;
-  const std::string self = std::to_string(::getpid());
-  DIR* d = ::opendir("/proc");
-  if (d == nullptr) return pids;
-  while (const dirent* e = ::readdir(d)) {
-    if (e->d_name[0] < '1' || e->d_name[0] > '9' || self == e->d_name) continue;
-    std::ifstream in(std::string("/proc/") + e->d_name + "/maps");
-    for (std::string line; std::getline(in, line);) {
-      if (line.find("[aio]") != std::string::npos) {
-        pids += std::string(pids.empty() ? "" : " ") + e->d_name;
-        break;
-      }
-    }
-  }
-  ::closedir(d);
-  return pids;
-}
-
 // aio-nr back at `start` within 10 s; if not while other processes visibly hold contexts,
 // the comparison is not meaningful (reported, not failed) — see test_soak.cpp.
 ::testing::AssertionResult aio_nr_back_to(long long start) {
@@ -142,20 +113,6 @@ Fd make_direct_file(const TempDir& dir, const char* name, std::size_t chunks, st
   return Fd(::open(path.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC));
 }
 
-// Waits (bounded, not asserted) until thread `tid` sleeps in the kernel.
-void wait_until_sleeping(pid_t tid) {
-  const std::string stat = "/proc/self/task/" + std::to_string(tid) + "/stat";
-  const auto limit = Clock::now() + 2s;
-  while (Clock::now() < limit) {
-    std::ifstream in(stat);
-    std::string s;
-    std::getline(in, s);
-    const auto paren = s.rfind(')');
-    if (paren != std::string::npos && paren + 2 < s.size() && s[paren + 2] == 'S') break;
-    std::this_thread::sleep_for(1ms);
-  }
-  std::this_thread::sleep_for(20ms);
-}
 
 // ---- 1. the quota exhausted by many modest contexts ------------------------------------------
 

@@ -89,39 +89,9 @@ long long open_fds() {
   return n - 1;  // the directory stream's own fd
 }
 
-// AIO rings are mapped as "/[aio] (deleted)"; io_destroy unmaps them.
-long long aio_mappings() {
-  std::ifstream in("/proc/self/maps");
-  if (!in) return -1;
-  long long n = 0;
-  for (std::string line; std::getline(in, line);)
-    if (line.find("[aio]") != std::string::npos) ++n;
-  return n;
-}
-
 long long heap_in_use() {
   const struct mallinfo2 m = ::mallinfo2();
   return static_cast<long long>(m.uordblks + m.hblkhd);
-}
-
-// Other processes holding AIO contexts right now (their [aio] ring mappings), by pid.
-std::string other_aio_users() {
-  std::string pids;
-  const std::string self = std::to_string(::getpid());
-  DIR* d = ::opendir("/proc");
-  if (d == nullptr) return pids;
-  while (const dirent* e = ::readdir(d)) {
-    if (e->d_name[0] < '1' || e->d_name[0] > '9' || self == e->d_name) continue;
-    std::ifstream in(std::string("/proc/") + e->d_name + "/maps");
-    for (std::string line; std::getline(in, line);) {
-      if (line.find("[aio]") != std::string::npos) {
-        pids += std::string(pids.empty() ? "" : " ") + e->d_name;
-        break;
-      }
-    }
-  }
-  ::closedir(d);
-  return pids;
 }
 
 // aio-nr is system wide. It must come back to `start` (waiting up to 10 s for unrelated

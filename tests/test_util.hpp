@@ -3,6 +3,7 @@
 
 #include <aio/aio.hpp>
 #include <gtest/gtest.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -22,6 +23,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -143,6 +145,53 @@ inline long long read_proc_number(const char* path) {
 }
 inline long long aio_nr() { return read_proc_number("/proc/sys/fs/aio-nr"); }
 inline long long aio_max_nr() { return read_proc_number("/proc/sys/fs/aio-max-nr"); }
+
+/// This process's AIO ring mappings ("/[aio] (deleted)" in /proc/self/maps; io_destroy
+/// unmaps them), or -1 when /proc is unreadable.
+inline long long aio_mappings() {
+  std::ifstream in("/proc/self/maps");
+  if (!in) return -1;
+  long long n = 0;
+  for (std::string line; std::getline(in, line);)
+    if (line.find("[aio]") != std::string::npos) ++n;
+  return n;
+}
+
+/// The pids of other processes holding AIO contexts right now (their [aio] mappings).
+inline std::string other_aio_users() {
+  std::string pids;
+  const std::string self = std::to_string(::getpid());
+  DIR* d = ::opendir("/proc");
+  if (d == nullptr) return pids;
+  while (const dirent* e = ::readdir(d)) {
+    if (e->d_name[0] < '1' || e->d_name[0] > '9' || self == e->d_name) continue;
+    std::ifstream in(std::string("/proc/") + e->d_name + "/maps");
+    for (std::string line; std::getline(in, line);) {
+      if (line.find("[aio]") != std::string::npos) {
+        pids += std::string(pids.empty() ? "" : " ") + e->d_name;
+        break;
+      }
+    }
+  }
+  ::closedir(d);
+  return pids;
+}
+
+/// Waits (bounded by 2 s, not asserted) until thread `tid` of this process sleeps in the
+/// kernel (state S in /proc/self/task/TID/stat), then 20 ms more.
+inline void wait_until_sleeping(pid_t tid) {
+  const std::string stat = "/proc/self/task/" + std::to_string(tid) + "/stat";
+  const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (std::chrono::steady_clock::now() < limit) {
+    std::ifstream in(stat);
+    std::string s;
+    std::getline(in, s);
+    const auto paren = s.rfind(')');
+    if (paren != std::string::npos && paren + 2 < s.size() && s[paren + 2] == 'S') break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+}
 
 /// Submits one iocb; returns the submit result.
 inline aio::Result<std::size_t> submit_one(aio::Context& ctx, iocb& cb) noexcept {
