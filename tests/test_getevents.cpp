@@ -173,7 +173,20 @@ TEST_F(Getevents, PgeteventsWithNullMaskReapsCompletions) {
 
 // ---- io_pgetevents signal-mask semantics (like ppoll) ------------------------------------
 
-class PgeteventsMask : public Getevents {};
+class PgeteventsMask : public Getevents {
+ protected:
+  /// The set holding just `sig`.
+  static sigset_t only(int sig) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    return set;
+  }
+  /// Every signal is blocked in `after` exactly when it was in `before`.
+  static void expect_same_mask(const sigset_t& before, const sigset_t& after) {
+    for (int s = 1; s < NSIG; ++s) EXPECT_EQ(sigismember(&after, s), sigismember(&before, s)) << "signal " << s;
+  }
+};
 
 // The mask passed in blocks SIGUSR1 (unblocked in the thread): a SIGUSR1 sent during the wait
 // stays pending, so the wait runs to its timeout instead of returning EINTR; only when the
@@ -182,9 +195,7 @@ TEST_F(PgeteventsMask, SignalBlockedByPassedMaskDoesNotInterruptTheWait) {
   ScopedSignalHandler handler(SIGUSR1, count_signal);
   ASSERT_TRUE(handler.ok());
   ScopedThreadMask restore_mask;
-  sigset_t usr1;
-  sigemptyset(&usr1);
-  sigaddset(&usr1, SIGUSR1);
+  const sigset_t usr1 = only(SIGUSR1);
   ASSERT_EQ(::pthread_sigmask(SIG_UNBLOCK, &usr1, nullptr), 0);
   const sigset_t before = current_thread_mask();
   sigset_t wait_mask = before;
@@ -211,8 +222,7 @@ TEST_F(PgeteventsMask, SignalBlockedByPassedMaskDoesNotInterruptTheWait) {
   EXPECT_GE(elapsed, 350ms);
   // Delivered exactly once, after the thread's mask (SIGUSR1 unblocked) came back.
   EXPECT_EQ(g_handled.load(), 1);
-  const sigset_t after = current_thread_mask();
-  for (int s = 1; s < NSIG; ++s) EXPECT_EQ(sigismember(&after, s), sigismember(&before, s)) << "signal " << s;
+  expect_same_mask(before, current_thread_mask());
 }
 
 // SIGUSR2 is blocked in the thread and already pending; the mask passed in unblocks it,
@@ -222,9 +232,7 @@ TEST_F(PgeteventsMask, PendingSignalUnblockedByPassedMaskInterruptsAndThreadMask
   ScopedSignalHandler handler(SIGUSR2, count_signal);
   ASSERT_TRUE(handler.ok());
   ScopedThreadMask restore_mask;
-  sigset_t usr2;
-  sigemptyset(&usr2);
-  sigaddset(&usr2, SIGUSR2);
+  const sigset_t usr2 = only(SIGUSR2);
   ASSERT_EQ(::pthread_sigmask(SIG_BLOCK, &usr2, nullptr), 0);
   g_handled = 0;
   ASSERT_EQ(::pthread_kill(::pthread_self(), SIGUSR2), 0);
@@ -244,8 +252,7 @@ TEST_F(PgeteventsMask, PendingSignalUnblockedByPassedMaskInterruptsAndThreadMask
   EXPECT_EQ(g.error(), std::errc::interrupted);
   EXPECT_EQ(g_handled.load(), 1);
   EXPECT_TRUE(is_blocked(SIGUSR2));
-  const sigset_t after = current_thread_mask();
-  for (int s = 1; s < NSIG; ++s) EXPECT_EQ(sigismember(&after, s), sigismember(&before, s)) << "signal " << s;
+  expect_same_mask(before, current_thread_mask());
   ASSERT_EQ(::sigpending(&pending), 0);
   EXPECT_EQ(sigismember(&pending, SIGUSR2), 0);
 }
@@ -255,9 +262,7 @@ TEST_F(PgeteventsMask, SignalBlockedInThreadButUnblockedByPassedMaskInterruptsTh
   ScopedSignalHandler handler(SIGUSR2, count_signal);
   ASSERT_TRUE(handler.ok());
   ScopedThreadMask restore_mask;
-  sigset_t usr2;
-  sigemptyset(&usr2);
-  sigaddset(&usr2, SIGUSR2);
+  const sigset_t usr2 = only(SIGUSR2);
   ASSERT_EQ(::pthread_sigmask(SIG_BLOCK, &usr2, nullptr), 0);
   g_handled = 0;
   sigset_t wait_mask = current_thread_mask();
