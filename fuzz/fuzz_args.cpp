@@ -395,6 +395,21 @@ void op_submit_all(Input& in, std::size_t& next_slot) {
   }
 }
 
+// A reap's outcome: EINVAL when its arguments were invalid, else a system error or at most
+// evs.size() completions, each of them a request of ours on context c.
+void check_reap(int c, const aio::Result<std::size_t>& r, bool invalid, std::span<io_event> evs) {
+  if (invalid) {
+    check(!r && is_einval(r.error()));
+    return;
+  }
+  if (!r) {
+    check(is_system(r.error()));
+    return;
+  }
+  check(*r <= evs.size());
+  reaped(c, evs.first(*r));
+}
+
 void op_getevents(Input& in, bool pget) {
   const int c = pick_ctx(in);
   const std::size_t size = in.get<std::uint8_t>() % (event_cap + 1);
@@ -408,17 +423,8 @@ void op_getevents(Input& in, bool pget) {
   const std::uint64_t before = syscalls_of(c);
   const auto r = pget ? g_ctx[c].pgetevents(min_nr, evs, timeout, with_mask ? &mask : nullptr)
                       : g_ctx[c].getevents(min_nr, evs, timeout);
-  if (invalid) {
-    check(!r && is_einval(r.error()));
-    check(syscalls_of(c) == before);
-    return;
-  }
-  if (!r) {
-    check(is_system(r.error()));
-    return;
-  }
-  check(*r <= size);
-  reaped(c, evs.first(*r));
+  check_reap(c, r, invalid, evs);
+  if (invalid) check(syscalls_of(c) == before);  // refused by the wrapper, not the kernel
 }
 
 void op_wait(Input& in) {
@@ -452,16 +458,7 @@ void op_wait(Input& in) {
       r = aio::wait_until(g_ctx[c], min_nr, evs, min_nr == 0 ? Clock::time_point::max() : Clock::time_point{}, mp);
       break;
   }
-  if (invalid) {
-    check(!r && is_einval(r.error()));
-    return;
-  }
-  if (!r) {
-    check(is_system(r.error()));
-    return;
-  }
-  check(*r <= size);
-  reaped(c, evs.first(*r));
+  check_reap(c, r, invalid, evs);
 }
 
 void op_cancel(Input& in) {
