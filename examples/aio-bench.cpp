@@ -73,14 +73,20 @@ Priority parse_prio(const std::string& text) {
   return p;
 }
 
+/// Opens the benchmark's file: read-only or read-write, O_DIRECT if asked; exits on failure.
+cli::Fd open_file(const std::string& path, bool direct, bool writing) {
+  cli::Fd fd(::open(path.c_str(), (writing ? O_RDWR : O_RDONLY) | O_CLOEXEC | (direct ? O_DIRECT : 0)));
+  if (!fd.valid()) cli::fail(direct ? path + ": O_DIRECT open" : path, errno);
+  return fd;
+}
+
 /// --probe: the system's capabilities, then the file's (opened as the benchmark would).
 int print_probe(const std::string& path, bool direct, bool writing) {
   const aio::Capabilities caps = aio::probe();
   std::printf("aio-bench: probe of this kernel and process\n");
   std::fputs(aio::describe(caps).c_str(), stdout);
   if (!path.empty()) {
-    cli::Fd fd(::open(path.c_str(), (writing ? O_RDWR : O_RDONLY) | O_CLOEXEC | (direct ? O_DIRECT : 0)));
-    if (!fd.valid()) cli::fail(direct ? path + ": O_DIRECT open" : path, errno);
+    const cli::Fd fd = open_file(path, direct, writing);
     auto fc = aio::probe_fd(fd.get());
     if (!fc) cli::fail(path + ": probe", fc.error());
     std::printf("aio-bench: probe of %s%s\n", path.c_str(), direct ? " (O_DIRECT)" : "");
@@ -261,8 +267,7 @@ int run(int argc, char** argv) {
   } else {
     cli::fail(path, errno);
   }
-  cli::Fd fd(::open(path.c_str(), (writing ? O_RDWR : O_RDONLY) | O_CLOEXEC | (direct ? O_DIRECT : 0)));
-  if (!fd.valid()) cli::fail(direct ? path + ": O_DIRECT open" : path, errno);
+  const cli::Fd fd = open_file(path, direct, writing);
   if (S_ISBLK(st.st_mode) && !size_opt) {
     const off_t end = ::lseek(fd.get(), 0, SEEK_END);
     if (end < 0) cli::fail(path, errno);
