@@ -47,6 +47,7 @@
 #include "aio/aio.hpp"
 #include "arm.hpp"
 #include "native_arm.hpp"
+#include "wait_reference.hpp"
 
 namespace bench {
 namespace {
@@ -93,8 +94,12 @@ struct RawBackend {
 // per request in flight).
 enum class Observe : std::uint8_t { none, counters, latency };
 
+// How an aiopp arm reaps: Context::getevents (no timeout), aio::wait_for (10 s, never reached),
+// or the previous wait_for kept in wait_reference.cpp (a clock read, then the out-of-line loop).
+enum class Reaper : std::uint8_t { getevents, wait_for, wait_for_old };
+
 // aiopp, the public API only: Context::submit / Context::getevents and the make_* builders.
-template <aio::ReapMode Mode, Observe Obs = Observe::none>
+template <aio::ReapMode Mode, Observe Obs = Observe::none, Reaper How = Reaper::getevents>
 struct AioppBackend {
   std::unique_ptr<aio::Observer> observer;  // declared first: outlives the Context it observes
   aio::Context ctx;
@@ -120,7 +125,14 @@ struct AioppBackend {
     return r ? static_cast<long>(*r) : -1;
   }
   long reap(std::size_t min, io_event* ev, std::size_t nr) noexcept {
-    auto r = ctx.getevents(min, std::span<io_event>(ev, nr));
+    aio::Result<std::size_t> r;
+    if constexpr (How == Reaper::wait_for) {
+      r = aio::wait_for(ctx, min, std::span<io_event>(ev, nr), std::chrono::seconds(10));
+    } else if constexpr (How == Reaper::wait_for_old) {
+      r = reference_wait_for(ctx, min, std::span<io_event>(ev, nr), std::chrono::seconds(10));
+    } else {
+      r = ctx.getevents(min, std::span<io_event>(ev, nr));
+    }
     return r ? static_cast<long>(*r) : -static_cast<long>(r.error().value());
   }
 };
@@ -217,6 +229,14 @@ std::vector<std::unique_ptr<Arm>> all_arms() {
   // with aiopp-syscall, whose ratio is the cost of the detached observer branch.
   arms.push_back(std::make_unique<NativeArm<AioppBackend<aio::ReapMode::syscall, Observe::counters>>>("aiopp-obs"));
   arms.push_back(std::make_unique<NativeArm<AioppBackend<aio::ReapMode::syscall, Observe::latency>>>("aiopp-obs-lat"));
+  // Opt-in arms (run only when named in --arms): deadline waits against Context::getevents,
+  // with an A/A twin of each reference (compare with --reference aiopp-ring / aiopp-syscall).
+  arms.push_back(std::make_unique<NativeArm<AioppBackend<aio::ReapMode::automatic>>>("aiopp-ring-AA"));
+  arms.push_back(std::make_unique<NativeArm<AioppBackend<aio::ReapMode::automatic, Observe::none, Reaper::wait_for>>>("aiopp-wait"));
+  arms.push_back(std::make_unique<NativeArm<AioppBackend<aio::ReapMode::automatic, Observe::none, Reaper::wait_for_old>>>("aiopp-wait-old"));
+  arms.push_back(std::make_unique<NativeArm<AioppBackend<aio::ReapMode::syscall>>>("aiopp-syscall-AA"));
+  arms.push_back(std::make_unique<NativeArm<AioppBackend<aio::ReapMode::syscall, Observe::none, Reaper::wait_for>>>("aiopp-sys-wait"));
+  arms.push_back(std::make_unique<NativeArm<AioppBackend<aio::ReapMode::syscall, Observe::none, Reaper::wait_for_old>>>("aiopp-sys-wait-old"));
   if (auto a = make_libaio_arm()) arms.push_back(std::move(a));
   if (auto a = make_liburing_arm()) arms.push_back(std::move(a));
   arms.push_back(std::make_unique<PosixAioArm>());
@@ -303,7 +323,8 @@ struct Options {
   double slice_ms = 10.0;
   std::vector<std::string> workloads{"read64", "read4k", "poll"};
   std::vector<unsigned> batches{1, 8, 32, 128};
-  std::vector<std::string> arms;  // empty: all
+  std::vector<std::string> arms;  // empty: all but the opt-in ones
+  std::string reference = "raw";  // batched mode: the arm every ratio is taken against
   std::string dir;
   bool direct = false;
   std::string direct_file;
@@ -327,7 +348,11 @@ void usage() {
       "                     to preemption on a shared core; wall: CLOCK_MONOTONIC)\n"
       "  --workloads LIST   read64,read4k,poll (default all)\n"
       "  --batches LIST     default 1,8,32,128\n"
-      "  --arms LIST        only these arms (raw is always run: it is the reference)\n"
+      "  --arms LIST        only these arms (raw is always run); opt-in arms, run only when\n"
+      "                     named: aiopp-wait, aiopp-wait-old, aiopp-ring-AA, aiopp-sys-wait,\n"
+      "                     aiopp-sys-wait-old, aiopp-syscall-AA\n"
+      "  --reference NAME   batched mode: ratios are to NAME's ns/op in the same round\n"
+      "                     (default raw; NAME is always run)\n"
       "  --dir PATH         where the page-cache test file goes (default $TMPDIR or /tmp)\n"
       "  --direct           run the O_DIRECT random-read part instead (1 GiB file)\n"
       "  --direct-file P    its file (default <dir>/aiopp-bench-direct-1g.dat, created once)\n"
@@ -359,6 +384,7 @@ Options parse(int argc, char** argv) {
       o.batches.clear();
       for (const auto& b : split(value())) o.batches.push_back(static_cast<unsigned>(std::stoul(b)));
     } else if (a == "--arms") o.arms = split(value());
+    else if (a == "--reference") o.reference = value();
     else if (a == "--dir") o.dir = value();
     else if (a == "--direct") o.direct = true;
     else if (a == "--direct-file") o.direct_file = value();
@@ -449,10 +475,15 @@ struct CachedFile {
   CachedFile& operator=(const CachedFile&) = delete;
 };
 
+bool opt_in(std::string_view name) {
+  return name == "aiopp-ring-AA" || name == "aiopp-syscall-AA" || name.find("-wait") != std::string_view::npos;
+}
+
 bool wanted(const Options& o, const Arm& a) {
-  if (std::string_view(a.name()) == "raw") return true;
-  if (o.arms.empty()) return true;
-  return std::find(o.arms.begin(), o.arms.end(), a.name()) != o.arms.end();
+  const std::string_view name = a.name();
+  if (name == "raw" || name == o.reference) return true;
+  if (o.arms.empty()) return !opt_in(name);
+  return std::find(o.arms.begin(), o.arms.end(), name) != o.arms.end();
 }
 
 // Iterations (batches) that take about `target_ns` for this arm.
@@ -510,7 +541,8 @@ void run_batched(const Options& o, int cpu) {
 
   std::printf("aiopp-bench-compare: %d rounds x %.1f ms per arm, arm order rotated every round, CPU %d, %s clock\n",
               o.rounds, o.slice_ms, cpu, g_slice_clock == CLOCK_MONOTONIC ? "wall" : "process CPU-time");
-  std::printf("ratio = median over rounds of (arm ns/op) / (raw ns/op in the same round); one op = one I/O\n");
+  std::printf("ratio = median over rounds of (arm ns/op) / (%s ns/op in the same round); one op = one I/O\n",
+              o.reference.c_str());
   std::printf("raw-AA is a second raw arm: its ratio and p25..p75 show the noise (differences < 2%% are noise)\n");
 
   for (const auto& wname : o.workloads) {
@@ -528,6 +560,10 @@ void run_batched(const Options& o, int cpu) {
         if (auto err = a->setup(w); !err.empty()) die(std::string(a->name()) + ": setup: " + err);
         arms.push_back(a.get());
       }
+      std::size_t ref = arms.size();
+      for (std::size_t a = 0; a < arms.size(); ++a)
+        if (o.reference == arms[a]->name()) ref = a;
+      if (ref == arms.size()) die("no arm named " + o.reference + " runs this workload (--reference)");
       std::vector<std::size_t> iters(arms.size());
       for (std::size_t a = 0; a < arms.size(); ++a) iters[a] = calibrate(*arms[a], target_ns);
       std::vector<ArmStats> st(arms.size());
@@ -543,7 +579,7 @@ void run_batched(const Options& o, int cpu) {
         if (r < 0) continue;
         for (std::size_t a = 0; a < arms.size(); ++a) {
           st[a].ns.push_back(round_ns[a]);
-          st[a].ratio.push_back(round_ns[a] / round_ns[0]);
+          st[a].ratio.push_back(round_ns[a] / round_ns[ref]);
         }
       }
       for (auto* a : arms) a->teardown();

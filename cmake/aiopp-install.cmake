@@ -1,5 +1,6 @@
-# Install rules: headers, libaiopp.a, a CMake package (aiopp-config.cmake + version file,
-# target aiopp::aiopp) and a pkg-config file (aiopp.pc).
+# Install rules, component Development: headers, libaiopp.a, a CMake package
+# (aiopp-config.cmake + version file, target aiopp::aiopp) and a pkg-config file (aiopp.pc).
+# The example tools are component Tools (examples/CMakeLists.txt).
 include(CMakePackageConfigHelpers)
 
 set(AIOPP_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/aiopp CACHE STRING
@@ -7,13 +8,14 @@ set(AIOPP_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/aiopp CACHE STRING
 
 install(TARGETS aiopp
   EXPORT aiopp-targets
-  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
-  FILE_SET HEADERS DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT Development
+  FILE_SET HEADERS DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT Development)
 
 install(EXPORT aiopp-targets
   NAMESPACE aiopp::
   FILE aiopp-targets.cmake
-  DESTINATION ${AIOPP_CMAKE_DIR})
+  DESTINATION ${AIOPP_CMAKE_DIR}
+  COMPONENT Development)
 
 configure_package_config_file(
   ${PROJECT_SOURCE_DIR}/cmake/aiopp-config.cmake.in
@@ -25,7 +27,8 @@ write_basic_package_version_file(
 install(FILES
   ${PROJECT_BINARY_DIR}/aiopp-config.cmake
   ${PROJECT_BINARY_DIR}/aiopp-config-version.cmake
-  DESTINATION ${AIOPP_CMAKE_DIR})
+  DESTINATION ${AIOPP_CMAKE_DIR}
+  COMPONENT Development)
 
 # pkg-config: prefix is found relative to the .pc file itself (${pcfiledir}), so the file
 # stays right after `cmake --install --prefix <anywhere>` and when the tree is relocated.
@@ -35,4 +38,5 @@ endif()
 file(RELATIVE_PATH AIOPP_PC_TO_PREFIX
   /prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig /prefix)
 configure_file(${PROJECT_SOURCE_DIR}/cmake/aiopp.pc.in ${PROJECT_BINARY_DIR}/aiopp.pc @ONLY)
-install(FILES ${PROJECT_BINARY_DIR}/aiopp.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+install(FILES ${PROJECT_BINARY_DIR}/aiopp.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig
+  COMPONENT Development)

@@ -276,16 +276,28 @@ int run(int argc, char** argv) {
   const std::uint64_t nblocks = size / bs;
   if (nblocks == 0)
     cli::fail(path + ": file (" + std::to_string(size) + " bytes) is smaller than the block size " + std::to_string(bs));
+  // O_DIRECT: the buffers aligned as the file asks (at least a page), offsets and lengths
+  // (multiples of bs) checked against the offset alignment when the kernel reports it.
+  std::size_t mem_align = 4096;
+  if (direct) {
+    if (auto caps = aio::probe_fd(fd.get()); caps && caps->dio_mem_align && caps->dio_offset_align) {
+      if (*caps->dio_mem_align == 0) cli::fail(path + ": O_DIRECT", EINVAL);
+      mem_align = std::max<std::size_t>(mem_align, *caps->dio_mem_align);
+      if (bs % *caps->dio_offset_align != 0)
+        cli::fail("--direct: block size " + std::to_string(bs) + " is not a multiple of the O_DIRECT alignment " +
+                  std::to_string(*caps->dio_offset_align));
+    }
+  }
 
   // ---- buffers, requests, context (the Context last: destroyed first) -------------------------
   const auto nreq = static_cast<std::size_t>(qd);
-  std::vector<cli::AlignedBuffer> buffers;
+  std::vector<aio::AlignedBuffer> buffers;
   buffers.reserve(nreq);
   std::vector<Request> reqs(nreq);
   std::uint64_t seed = 0x2545F4914F6CDD1DULL ^ cli::now_ns();
   for (auto& r : reqs) {
-    buffers.push_back(cli::aligned_buffer(4096, bs));
-    r.buf = buffers.back().get();
+    buffers.push_back(cli::aligned_buffer(static_cast<std::size_t>(bs), mem_align));
+    r.buf = buffers.back().data();
     if (writing) fill_pattern(r.buf, static_cast<std::size_t>(bs), seed);
   }
   cli::CountingContext ctx = cli::make_context(static_cast<unsigned>(qd));

@@ -83,7 +83,8 @@ class TempFile {
   bool committed_ = false;
 };
 
-/// O_DIRECT alignment as the kernel reports it (statx STATX_DIOALIGN, Linux >= 6.1).
+/// O_DIRECT alignment as the kernel reports it (aio::probe_fd: statx STATX_DIOALIGN,
+/// Linux >= 6.1).
 struct DioAlign {
   bool known = false;      // the kernel answered
   std::uint32_t mem = 0;   // 0 with known: O_DIRECT not supported on this file
@@ -92,16 +93,11 @@ struct DioAlign {
 
 DioAlign dio_align(int fd) {
   DioAlign a;
-#ifdef STATX_DIOALIGN
-  struct statx stx {};
-  if (::statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 && (stx.stx_mask & STATX_DIOALIGN) != 0) {
+  if (auto caps = aio::probe_fd(fd); caps && caps->dio_mem_align && caps->dio_offset_align) {
     a.known = true;
-    a.mem = stx.stx_dio_mem_align;
-    a.offset = stx.stx_dio_offset_align;
+    a.mem = *caps->dio_mem_align;
+    a.offset = *caps->dio_offset_align;
   }
-#else
-  (void)fd;
-#endif
   return a;
 }
 
@@ -288,7 +284,7 @@ int run(int argc, char** argv) {
   // destroyed first, and io_destroy waits for in-flight I/O before the buffers are freed.
   // They are sized after it: when fs.aio-max-nr has no room for the whole queue depth the
   // Context shrinks (down to 1) and the copy runs with the depth it got.
-  std::vector<cli::AlignedBuffer> buffers;
+  std::vector<aio::AlignedBuffer> buffers;
   std::vector<Slot> slots;
   cli::CountingContext ctx = cli::make_context(want_slots, stats ? want_slots : 0, /*shrink_to=*/1);
   const unsigned nslots = ctx.raw().max_events();
@@ -296,8 +292,8 @@ int run(int argc, char** argv) {
   if (nblocks > 0) {
     buffers.reserve(nslots);
     for (auto& s : slots) {
-      buffers.push_back(cli::aligned_buffer(mem_align, bs));
-      s.buf = buffers.back().get();
+      buffers.push_back(cli::aligned_buffer(bs, mem_align));
+      s.buf = buffers.back().data();
     }
   }
   std::vector<io_event> events(nslots);

@@ -30,6 +30,8 @@ constexpr const char* usage_text =
     "  -t, --timeout SECONDS  stop after this long (fractions allowed; default: no timeout)\n"
     "  -h, --help             show this help and exit\n"
     "\n"
+    "A terminal, a regular file or a device that is always ready cannot be waited on with\n"
+    "IOCB_CMD_POLL and is refused: pipe it in instead ('cmd | aio-poll').\n"
     "FIFOs are opened O_RDONLY|O_NONBLOCK, so opening never waits for a writer. A FIFO stays\n"
     "silent until a writer connects; it reaches EOF when its writers have all closed it after\n"
     "at least one connected (a read returning 0). A path naming a UNIX stream socket is\n"
@@ -76,6 +78,32 @@ int open_source(const std::string& path, bool& is_fifo) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) cli::fail(path, errno);
   return fd;
+}
+
+/// Exits with "NAME: cannot be polled with IOCB_CMD_POLL (why): hint" when IOCB_CMD_POLL
+/// cannot wait on the source (aio::probe_fd): a terminal, a regular file or a device that
+/// is always ready. A FIFO opened read-only and a socket can always be waited on: they are
+/// not probed (a probe costs an io_setup and an io_destroy).
+void check_pollable(const Source& s) {
+  const int fd = s.fd.get();
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) cli::fail(s.name, errno);
+  const int fl = ::fcntl(fd, F_GETFL);
+  if (S_ISSOCK(st.st_mode) || (S_ISFIFO(st.st_mode) && fl >= 0 && (fl & O_ACCMODE) == O_RDONLY)) return;
+  auto fc = aio::probe_fd(fd);
+  if (!fc) cli::fail(s.name, fc.error());
+  // No AIO context for the probe: creating the tool's own fails next, and says why.
+  if (fc->setup || fc->supports(aio::FdCapability::poll)) return;
+  const std::string what = s.name + ": cannot be polled with IOCB_CMD_POLL";
+  const std::string pipe_in = "pipe the input in, e.g. 'cmd | aio-poll'";
+  if (::isatty(fd) == 1) cli::fail(what + " (a terminal): " + pipe_in);
+  if (fc->poll_always_ready) {
+    const char* kind = S_ISREG(st.st_mode) ? "a regular file" : S_ISDIR(st.st_mode) ? "a directory" : "a device";
+    if (S_ISREG(st.st_mode) && !s.is_stdin)
+      cli::fail(what + " (a regular file is always ready): pipe it in, e.g. 'tail -f " + s.path + " | aio-poll'");
+    cli::fail(what + " (" + kind + " is always ready): " + pipe_in);
+  }
+  cli::fail(what, fc->poll);
 }
 
 void emit(Source& s, const char* data, std::size_t n) {
@@ -159,6 +187,7 @@ int run(int argc, char** argv) {
         if (s.is_stdin) (void)s.fd.release();
     }
   } stdin_guard{sources};
+  for (const auto& s : sources) check_pollable(s);
 
   // Sources are declared before the Context: ~Context waits for in-flight polls first.
   cli::CountingContext ctx = cli::make_context(static_cast<unsigned>(sources.size()));

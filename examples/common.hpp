@@ -1,6 +1,6 @@
 // aiopp examples — shared command-line helpers: option parsing, size/number parsing,
-// one-line error reporting, an fd owner, aligned buffers, clocks and a syscall-counting
-// wrapper around aio::Context.
+// one-line error reporting, an fd owner, aligned buffers (aio::AlignedBuffer), clocks and a
+// syscall-counting wrapper around aio::Context.
 //
 // Error convention of every tool:
 //   usage errors   -> "<tool>: <what>" on stderr, exit 2
@@ -290,17 +290,12 @@ class Fd {
   int fd_ = -1;
 };
 
-struct FreeDeleter {
-  void operator()(std::byte* p) const noexcept { std::free(p); }
-};
-using AlignedBuffer = std::unique_ptr<std::byte, FreeDeleter>;
-
-/// `size` zeroed bytes aligned to `align` (a power of two >= sizeof(void*)); throws bad_alloc.
-inline AlignedBuffer aligned_buffer(std::size_t align, std::size_t size) {
-  void* p = nullptr;
-  if (::posix_memalign(&p, align, size == 0 ? align : size) != 0) throw std::bad_alloc();
-  std::memset(p, 0, size);
-  return AlignedBuffer(static_cast<std::byte*>(p));
+/// `size` (> 0) zeroed bytes aligned to `align` (a power of two); else "<tool>: aligned
+/// buffer of SIZE: <error>" and exit 1.
+inline aio::AlignedBuffer aligned_buffer(std::size_t size, std::size_t align) {
+  auto buf = aio::AlignedBuffer::create(size, align);
+  if (!buf) fail("aligned buffer of " + human_bytes(size), buf.error());
+  return std::move(*buf);
 }
 
 // ---- clocks ----------------------------------------------------------------------------------
@@ -348,32 +343,26 @@ class CountingContext {
 /// (EAGAIN), the actionable line instead: "<tool>: io_setup(N) needs N free AIO slots but
 /// only A of fs.aio-max-nr=M are free (aio-nr=X); raise fs.aio-max-nr to T (sysctl -w ...)".
 [[noreturn]] inline void fail_setup(unsigned max_events, std::error_code ec) {
-  if (ec == std::errc::resource_unavailable_try_again) {
-    std::string advice = aio::aio_max_nr_advice(max_events);
-    if (advice.starts_with("aio: ")) advice.erase(0, 5);
-    fail(advice);
-  }
+  if (ec == std::errc::resource_unavailable_try_again) fail(aio::aio_max_nr_advice(max_events));
   fail("io_setup(" + std::to_string(max_events) + ")", ec);
 }
 
-/// io_setup(max_events) with an observer (timing up to latency_capacity requests in flight,
-/// 0 = no latency tracking). With shrink_to > 0, a context smaller than max_events (down to
-/// shrink_to) is accepted when fs.aio-max-nr has no room for the full size: the caller must
-/// size its queue by raw().max_events(). Else fail_setup().
+/// io_setup(max_events) with an observer attached from the first io_setup on (timing up to
+/// latency_capacity requests in flight, 0 = no latency tracking). With shrink_to > 0, a
+/// context smaller than max_events (down to shrink_to) is accepted when fs.aio-max-nr has
+/// no room for the full size, and a note says so: the caller must size its queue by
+/// raw().max_events(). Else fail_setup().
 inline CountingContext make_context(unsigned max_events, std::size_t latency_capacity = 0, unsigned shrink_to = 0) {
   auto observer = std::make_unique<aio::Observer>(latency_capacity);
-  auto ctx = shrink_to > 0 ? aio::create_shrinking(max_events, std::min(shrink_to, max_events))
+  auto ctx = shrink_to > 0 ? aio::create_shrinking(max_events, std::min(shrink_to, max_events),
+                                                   aio::ReapMode::automatic, observer.get())
                            : aio::Context::create(max_events, aio::ReapMode::automatic, observer.get());
   if (!ctx) fail_setup(max_events, ctx.error());
-  if (shrink_to > 0) {
-    // Nothing was submitted yet: attaching now sees every request and syscall but io_setup.
-    ctx->set_observer(observer.get());
-    if (ctx->max_events() < max_events) {
-      const auto limits = aio::system_limits();
-      note("queue depth reduced to " + std::to_string(ctx->max_events()) + ": fs.aio-max-nr has room for " +
-           (limits ? std::to_string(limits->available() + ctx->max_events()) : std::string("fewer")) +
-           ", not " + std::to_string(max_events) + " (raise it: sysctl -w fs.aio-max-nr=N)");
-    }
+  if (ctx->max_events() < max_events) {
+    const auto limits = aio::system_limits();
+    note("queue depth reduced to " + std::to_string(ctx->max_events()) + ": fs.aio-max-nr has room for " +
+         (limits ? std::to_string(limits->available() + ctx->max_events()) : std::string("fewer")) + ", not " +
+         std::to_string(max_events) + " (raise it: sysctl -w fs.aio-max-nr=N)");
   }
   return CountingContext(std::move(observer), std::move(*ctx));
 }

@@ -222,6 +222,40 @@ poll_fifo)
   [ "$(cat out)" = 'stdin: x' ] || fail "stdin output wrong: $(cat out)"
   ;;
 
+poll_refuse)
+  # IOCB_CMD_POLL cannot wait on a regular file (always ready) or a terminal (refused by the
+  # kernel): aio-poll says so at once, in one line, and exits 1.
+  echo data >file
+  expect_exit 1 "$POLL" file &&
+    expect_one_line_error "aio-poll: file: cannot be polled with IOCB_CMD_POLL (a regular file is always ready): pipe it in, e.g. 'tail -f file | aio-poll'"
+  expect_exit 1 "$POLL" </etc/hostname &&
+    expect_one_line_error "aio-poll: stdin: cannot be polled with IOCB_CMD_POLL (a regular file is always ready): pipe the input in, e.g. 'cmd | aio-poll'"
+  [ ! -s out ] || fail "output for a refused source: $(cat out)"
+  # A terminal as stdin and as a PATH: a pseudo-terminal from script(1), else python3's pty.
+  # (--timeout: were the terminal not refused, aio-poll would wait for input.)
+  for how in stdin path; do
+    if [ $how = stdin ]; then cmd="'$POLL' --timeout 5"; else cmd="'$POLL' --timeout 5 \"\$(tty)\""; fi
+    if command -v script >/dev/null; then
+      timeout 20 script -qec "$cmd" /dev/null </dev/null >out 2>&1
+      rc=$?
+    elif python3 -c 'import pty' 2>/dev/null; then
+      timeout 20 python3 -c 'import os,pty,sys; sys.exit(os.waitstatus_to_exitcode(pty.spawn(["bash","-c",sys.argv[1]])))' "$cmd" </dev/null >out 2>&1
+      rc=$?
+    else
+      [ "$failures" = 0 ] || exit 1
+      echo "SKIP: the terminal part needs script(1) (bsdutils) or python3's pty module to make a pseudo-terminal"
+      exit 77
+    fi
+    tr -d '\r' <out >err
+    [ "$rc" = 1 ] || fail "aio-poll on a terminal ($how) exited $rc, expected 1: $(cat err)"
+    if [ $how = stdin ]; then
+      expect_one_line_error "aio-poll: stdin: cannot be polled with IOCB_CMD_POLL (a terminal): pipe the input in, e.g. 'cmd | aio-poll'"
+    else
+      expect_one_line_error "aio-poll: /dev/pts/[0-9]*: cannot be polled with IOCB_CMD_POLL (a terminal): pipe the input in"
+    fi
+  done
+  ;;
+
 poll_signal)
   for sig in TERM INT; do
     rm -f fifo
@@ -275,7 +309,7 @@ bench_features)
   done
   make_file bench.dat 8388608
   expect_exit 0 "$BENCH" --probe --file bench.dat
-  for key in 'O_DIRECT alignment' 'RWF_NOWAIT read' 'IOCB_FLAG_IOPRIO best-effort'; do
+  for key in 'O_DIRECT alignment' 'RWF_NOWAIT read' 'IOCB_FLAG_IOPRIO best-effort' 'IOCB_CMD_POLL: always ready'; do
     grep -q "$key" out || fail "--probe --file lacks '$key': $(cat out)"
   done
   expect_exit 1 "$BENCH" --probe --file missing.dat && expect_one_line_error "aio-bench: missing.dat: "
@@ -303,9 +337,13 @@ bench_features)
   ;;
 
 aio_max_nr)
-  # fs.aio-max-nr lowered for a moment (ctest runs this case alone: RUN_SERIAL) to just above
-  # what is in use: aio-bench, which needs its exact queue depth, says how to raise the limit;
+  # fs.aio-max-nr lowered for a moment (ctest label system, RUN_SERIAL) to just above what is
+  # in use: aio-bench, which needs its exact queue depth, says how to raise the limit;
   # aio-copy shrinks its queue depth to what fits and still copies correctly.
+  if [ "${AIOPP_TEST_SYSTEM:-}" != 1 ]; then
+    echo "SKIP: changes machine-wide state (fs.aio-max-nr / the system-wide AIO quota); set AIOPP_TEST_SYSTEM=1 or use the system preset"
+    exit 77
+  fi
   limit=/proc/sys/fs/aio-max-nr
   if ! [ -w $limit ] || ! saved=$(cat $limit) || ! echo "$saved" >$limit 2>/dev/null; then
     echo "SKIP: $limit is not writable (needs root)"

@@ -713,7 +713,7 @@ void op_builders(Input& in) {
   const unsigned wanted = in.get<std::uint32_t>();
   check(aio::aio_nr_charge(wanted) == wanted);
   const std::string advice = aio::aio_max_nr_advice(wanted, lim);
-  check(!advice.empty());
+  check(advice.starts_with("io_setup(" + std::to_string(wanted) + ") needs "));
 }
 
 void op_probe_fd(Input& in, int& creates) {
@@ -729,6 +729,9 @@ void op_probe_fd(Input& in, int& creates) {
     if (r) {
       check(!r->o_direct);
       check(!r->setup || is_system(r->setup));
+      check(!r->poll || is_system(r->poll));
+      check(!(r->poll && r->poll_always_ready));  // always ready: the poll was accepted
+      check(r->supports(aio::FdCapability::poll) == (!r->poll && !r->poll_always_ready));
       check(!aio::describe(*r).empty());
     } else {
       check(is_system(r.error()));

@@ -4,13 +4,13 @@
 // bytes, nr (the size fixed at setup, passed to every call) taken from the input, so ASan
 // reports any access outside it. The header (id, nr, head, tail, magic, feature words,
 // header_length) is filled from the input, each field either the value a good ring has or
-// arbitrary bits; then a sequence of ring_ready / ring_reap / ring_reap_at_least calls with
+// arbitrary bits; then a sequence of ring_ready / ring_reap_at_least calls (min 0 or not) with
 // arbitrary min/max (the output array has exactly `max` slots, again so ASan sees overruns),
 // interleaved with "kernel" writes of head/tail/header words. Every result is compared with
 // a plain model:
 //   - a corrupt header (nr 0, bad magic, incompat features, header_length, header nr != nr,
-//     head or tail >= nr) gives ring_not_usable and leaves the ring byte-for-byte untouched;
-//   - otherwise ready = (tail - head) mod nr; reap_at_least returns ring_too_few (ring
+//     head or tail >= nr) gives RingStatus::not_usable and leaves the ring byte-for-byte untouched;
+//   - otherwise ready = (tail - head) mod nr; reap_at_least returns RingStatus::too_few (ring
 //     untouched) when ready < min, else n = min(ready, max) <= max, the events copied are
 //     exactly slots head, head+1, ... (mod nr) in order, head advances by n mod nr and
 //     nothing else in the ring changes.
@@ -132,21 +132,22 @@ void reap_call(Ring& r, Input& in, bool at_least) {
   const Model m = model_of(r);
   const unsigned char* before = snapshot(r);
 
-  const std::size_t got = at_least ? aio::detail::ring_reap_at_least(r.header(), r.nr, out.get(), max, min)
-                                   : aio::detail::ring_reap(r.header(), r.nr, out.get(), max);
   const std::size_t want_min = at_least ? min : 0;
+  const aio::detail::RingCount res = aio::detail::ring_reap_at_least(r.header(), r.nr, out.get(), max, want_min);
+  const std::size_t got = res.count;
   for (std::size_t i = max; i < max + spare; ++i) check(same_event(out[i], canary));
   if (!m.usable) {
-    check(got == aio::detail::ring_not_usable);
+    check(res.status == aio::detail::RingStatus::not_usable && got == 0);
     check_untouched(r, before, false);
     return;
   }
   if (m.ready < want_min) {
-    check(got == aio::detail::ring_too_few);
+    check(res.status == aio::detail::RingStatus::too_few && got == 0);
     check_untouched(r, before, false);
     return;
   }
   const std::size_t n = m.ready < max ? m.ready : max;
+  check(res.status == aio::detail::RingStatus::ok);
   check(got == n);
   check(got <= max);
   const io_event* ev = reinterpret_cast<const io_event*>(before + sizeof(RingHeader));
@@ -161,16 +162,18 @@ void ready_call(Ring& r) {
   const Model m = model_of(r);
   const unsigned char* before = snapshot(r);
   std::uint32_t head = 0xdeadbeefU;
-  const std::size_t a = aio::detail::ring_ready(r.header(), r.nr, head);
-  const std::size_t b = aio::detail::ring_ready(r.header(), r.nr);
-  check(a == b);
+  const aio::detail::RingCount ra = aio::detail::ring_ready(r.header(), r.nr, head);
+  const aio::detail::RingCount rb = aio::detail::ring_ready(r.header(), r.nr);
+  check(ra.status == rb.status && ra.count == rb.count);
+  const std::size_t a = ra.count;
   check(aio::detail::ring_header_ok(r.header(), r.nr) == m.header_ok);
   if (m.usable) {
+    check(ra.ok());
     check(a == m.ready);
     check(a < r.nr);
     check(head == m.head);
   } else {
-    check(a == aio::detail::ring_not_usable);
+    check(ra.status == aio::detail::RingStatus::not_usable && a == 0);
   }
   check_untouched(r, before, false);
 }

@@ -10,6 +10,7 @@
 
 #include "aio/observer.hpp"
 #include "fork_guard.hpp"
+#include "observer_access.hpp"
 #include "ring.hpp"
 #include "syscall.hpp"
 
@@ -55,14 +56,15 @@ namespace {
 // took, if it has a hook). Without one, this is the bare call.
 template <class Call>
 [[nodiscard]] auto observed(Observer* obs, SyscallInfo info, Call&& call) noexcept -> decltype(call()) {
+  using detail::ObserverAccess;
   if (obs == nullptr) [[likely]]
     return call();
-  const bool timed = obs->wants_timing();
-  const std::int64_t t0 = timed ? Observer::now_ns() : 0;
+  const bool timed = ObserverAccess::wants_timing(*obs);
+  const std::int64_t t0 = timed ? ObserverAccess::now_ns() : 0;
   auto r = call();
   info.result = raw_of(r);
-  info.duration = std::chrono::nanoseconds(timed ? Observer::now_ns() - t0 : 0);
-  obs->on_syscall(info);
+  info.duration = std::chrono::nanoseconds(timed ? ObserverAccess::now_ns() - t0 : 0);
+  ObserverAccess::syscall(*obs, info);
   return r;
 }
 
@@ -140,30 +142,36 @@ struct Context::Reap {
     }
   }
 
-  static constexpr std::size_t go_to_kernel = static_cast<std::size_t>(-1);
-  static constexpr std::size_t emptied = static_cast<std::size_t>(-2);
+  // What the ring did for a call.
+  enum class Answer : std::uint8_t {
+    answered,  // n completions copied (maybe 0, for a zero timeout)
+    kernel,    // too few ready and the call may wait, another thread reaps, or the ring looks wrong
+    emptied,   // the Context was destroyed under us
+  };
+  struct FromRing {
+    std::size_t n;
+    Answer answer;
+  };
 
-  // What the ring can answer without waiting: a count, go_to_kernel (too few ready and the
-  // call may wait, another thread is reaping, or the ring looks wrong), or emptied (the
-  // Context was destroyed under us).
-  [[nodiscard]] static std::size_t from_ring(Context& self, std::size_t min_nr, std::span<io_event> events,
-                                             bool zero_timeout) noexcept {
+  // What the ring can answer without waiting.
+  [[nodiscard]] static FromRing from_ring(Context& self, std::size_t min_nr, std::span<io_event> events,
+                                          bool zero_timeout) noexcept {
     if (!try_claim_ring(self.reap_state_)) [[unlikely]]
-      return go_to_kernel;
-    std::size_t n = emptied;
+      return {0, Answer::kernel};
+    FromRing out{0, Answer::emptied};
     // seq_cst claim above, seq_cst load here, against destroy()'s exchange-then-load: either
     // we see the Context emptied, or destroy() sees our claim and waits before unmapping.
     if (const aio_context_t handle = self.ctx_.load(std::memory_order_seq_cst); handle != 0) [[likely]] {
-      n = detail::ring_reap_at_least(ring_of(handle), self.ring_nr_, events.data(), events.size(),
-                                     zero_timeout ? 0 : min_nr);
-      if (n >= detail::ring_too_few) n = go_to_kernel;  // too few, or not usable
+      const detail::RingCount r = detail::ring_reap_at_least(ring_of(handle), self.ring_nr_, events.data(),
+                                                             events.size(), zero_timeout ? 0 : min_nr);
+      out = r.ok() ? FromRing{r.count, Answer::answered} : FromRing{0, Answer::kernel};
     }
     self.reap_state_.fetch_and(~ring_reaper, std::memory_order_release);
-    if (n != 0 && n < emptied) {
+    if (out.n != 0) {
       if (Observer* obs = self.observer(); obs != nullptr) [[unlikely]]
-        obs->on_reaped(events.first(n), true, obs->latency_tracking() ? Observer::now_ns() : 0);
+        detail::ObserverAccess::reaped(*obs, events.first(out.n), true);
     }
-    return n;
+    return out;
   }
 
   // io_getevents or io_pgetevents (with the ENOSYS/EPERM fallback when there is no mask),
@@ -180,7 +188,7 @@ struct Context::Reap {
     // be constant per instantiation (half of its branches never taken by construction).
     auto call = [&](Syscall kind, bool masked, auto&& syscall) noexcept -> Result<std::size_t> {
       if constexpr (Observed) {
-        return observed(obs, {kind, handle, nr, min, timeout_ns_of(tsp), masked, 0, {}}, syscall);
+        return observed(obs, {.call = kind, .ctx = handle, .nr = nr, .min_nr = min, .timeout_ns = timeout_ns_of(tsp), .sigmask = masked}, syscall);
       } else {
         (void)kind;
         (void)masked;
@@ -207,7 +215,7 @@ struct Context::Reap {
     }
     if (ring) self.reap_state_.fetch_sub(kernel_reaper, std::memory_order_release);
     if constexpr (Observed) {
-      if (n && *n != 0) obs->on_reaped(events.first(*n), false, obs->latency_tracking() ? Observer::now_ns() : 0);
+      if (n && *n != 0) detail::ObserverAccess::reaped(*obs, events.first(*n), false);
     }
     return n;
   }
@@ -230,12 +238,15 @@ struct Context::Reap {
     const sys::KernelTimespec* tsp = nullptr;
     if (!to_kernel_timeout(timeout, ts, tsp)) [[unlikely]]
       return einval_count();
-    if (self.ring_reap_) {
+    // With a signal mask the call is io_pgetevents' own: the kernel installs the mask before
+    // it looks at the ring, so a pending signal the mask unblocks is delivered (or the call
+    // fails with EINTR) even when completions are ready. No ring shortcut then.
+    if (self.ring_reap_ && sigmask == nullptr) {
       const bool zero_timeout = tsp != nullptr && ts.tv_sec == 0 && ts.tv_nsec == 0;
-      const std::size_t n = from_ring(self, min_nr, events, zero_timeout);
-      if (n < emptied) [[likely]]
-        return n;
-      if (n == emptied) return einval_count();
+      const FromRing r = from_ring(self, min_nr, events, zero_timeout);
+      if (r.answer == Answer::answered) [[likely]]
+        return r.n;
+      if (r.answer == Answer::emptied) return einval_count();
     }
     if (self.observer() != nullptr) [[unlikely]]
       return in_kernel_observed(self, handle, min_nr, events, tsp, sigmask, use_pgetevents);
@@ -249,7 +260,7 @@ struct Context::Reap {
 };
 
 Result<Context> Context::create(unsigned max_events, ReapMode mode, Observer* observer) noexcept {
-  auto handle = observed(observer, {Syscall::setup, 0, static_cast<long>(max_events), 0, -1, false, 0, {}},
+  auto handle = observed(observer, {.call = Syscall::setup, .nr = static_cast<long>(max_events)},
                          [&]() noexcept { return sys::io_setup(max_events); });
   if (!handle) return std::unexpected(handle.error());
   Context ctx;
@@ -302,7 +313,7 @@ Result<void> Context::close() noexcept {
   // max_events_ stays as it is: other threads may read it (max_events() checks ctx_).
   if (!ours) return fail(EINVAL);  // the parent's context, seen in a forked child: not ours
   Reap::drain_ring_users(reap_state_);
-  return observed(observer(), {Syscall::destroy, handle, 0, 0, -1, false, 0, {}},
+  return observed(observer(), {.call = Syscall::destroy, .ctx = handle},
                   [&]() noexcept { return sys::io_destroy(handle); });
 }
 
@@ -317,8 +328,8 @@ std::size_t Context::ready() const noexcept {
   const aio_context_t handle = ctx_.load(std::memory_order_seq_cst);
   std::size_t n = 0;
   if (handle != 0) {
-    n = detail::ring_ready(ring_of(handle), ring_nr_);
-    if (n == detail::ring_not_usable) n = 0;
+    const detail::RingCount r = detail::ring_ready(ring_of(handle), ring_nr_);
+    n = r.ok() ? r.count : 0;
   }
   reap_state_.fetch_sub(Reap::reader, std::memory_order_release);
   return n;
@@ -341,10 +352,10 @@ Result<std::size_t> Context::submit(std::span<iocb* const> iocbs) noexcept {
 [[gnu::cold]] Result<std::size_t> Context::submit_observed(Observer& observer, aio_context_t handle, long nr,
                                              std::span<iocb* const> iocbs) noexcept {
   Observer* obs = &observer;
-  const std::int64_t t_submit = obs->latency_tracking() ? Observer::now_ns() : 0;
-  auto n = observed(obs, {Syscall::submit, handle, nr, 0, -1, false, 0, {}},
+  const std::int64_t t_submit = obs->latency_tracking() ? detail::ObserverAccess::now_ns() : 0;
+  auto n = observed(obs, {.call = Syscall::submit, .ctx = handle, .nr = nr},
                     [&]() noexcept { return sys::io_submit(handle, nr, iocbs.data()); });
-  if (n && *n != 0 && obs->latency_tracking()) obs->on_submitted(iocbs.first(*n), t_submit);
+  if (n && *n != 0 && obs->latency_tracking()) detail::ObserverAccess::submitted(*obs, iocbs.first(*n), t_submit);
   return n;
 }
 
@@ -362,7 +373,7 @@ Result<void> Context::cancel(iocb& request) noexcept {
   const aio_context_t handle = usable_handle();
   if (handle == 0) return fail(EINVAL);
   io_event unused{};  // only pre-3.x kernels wrote the event here; now it comes via the ring
-  auto r = observed(observer(), {Syscall::cancel, handle, 0, 0, -1, false, 0, {}},
+  auto r = observed(observer(), {.call = Syscall::cancel, .ctx = handle},
                     [&]() noexcept { return sys::io_cancel(handle, &request, &unused); });
   if (!r) return std::unexpected(r.error());
   return {};  // -EINPROGRESS (or 0): accepted; the completion arrives through getevents()

@@ -58,13 +58,13 @@ Result<SystemLimits> system_limits() noexcept {
   return SystemLimits{*nr, *max_nr};
 }
 
-Result<Context> create_shrinking(unsigned wanted, unsigned minimum, ReapMode mode) noexcept {
+Result<Context> create_shrinking(unsigned wanted, unsigned minimum, ReapMode mode, Observer* observer) noexcept {
   if (minimum == 0 || minimum > wanted) return fail(EINVAL);
   unsigned size = wanted;
   // Each round tries what is available or half the last size, so the loop ends quickly;
   // the bound only guards against a quota that other processes keep moving.
   for (int round = 0; round < 64; ++round) {
-    auto ctx = Context::create(size, mode);
+    auto ctx = Context::create(size, mode, observer);
     if (ctx || ctx.error() != std::errc::resource_unavailable_try_again || size == minimum) return ctx;
     unsigned next = size / 2;  // no /proc, or the quota moved: halve
     if (auto limits = system_limits()) {
@@ -82,7 +82,7 @@ std::string aio_max_nr_advice(unsigned wanted, const SystemLimits& limits) {
   if (target < limits.max_nr) target = limits.max_nr;
   const std::string w = std::to_string(wanted);
   const std::string t = std::to_string(target);
-  return "aio: io_setup(" + w + ") needs " + std::to_string(charge) + " free AIO slots but only " +
+  return "io_setup(" + w + ") needs " + std::to_string(charge) + " free AIO slots but only " +
          std::to_string(limits.available()) + " of fs.aio-max-nr=" + std::to_string(limits.max_nr) +
          " are free (aio-nr=" + std::to_string(limits.nr) + "); raise fs.aio-max-nr to " + t +
          " (sysctl -w fs.aio-max-nr=" + t + ")";
@@ -91,7 +91,7 @@ std::string aio_max_nr_advice(unsigned wanted, const SystemLimits& limits) {
 std::string aio_max_nr_advice(unsigned wanted) {
   if (auto limits = system_limits()) return aio_max_nr_advice(wanted, *limits);
   const std::string c = std::to_string(aio_nr_charge(wanted));
-  return "aio: io_setup(" + std::to_string(wanted) + ") needs " + c +
+  return "io_setup(" + std::to_string(wanted) + ") needs " + c +
          " free AIO slots; raise fs.aio-max-nr by at least " + c + " (/proc/sys/fs/aio-max-nr is unreadable)";
 }
 

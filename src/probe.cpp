@@ -8,6 +8,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <array>
@@ -140,6 +141,64 @@ template <class Statx>
   return out;
 }
 
+// One poll of fd for `events`: whether it was accepted, and whether it completed inside
+// io_submit (the file was ready, or has no poll method). A poll still waiting is cancelled
+// and its completion reaped; the fd is never read.
+struct PollTry {
+  std::error_code error;  // the submit error; empty when accepted
+  bool at_once = false;   // accepted and already completed
+};
+
+[[nodiscard]] PollTry try_poll(Context& ctx, int fd, PollEvents events) noexcept {
+  iocb cb = make_poll(fd, events);
+  iocb* p = &cb;
+  auto n = ctx.submit(std::span<iocb* const>(&p, 1));
+  if (!n) return {n.error(), false};
+  if (*n != 1) return {make_error_code(EAGAIN), false};
+  std::array<io_event, 1> ev{};
+  // A poll that is satisfied at submit completes inside io_submit: its event is there now.
+  if (auto got = ctx.getevents(1, ev, std::chrono::nanoseconds(0)); got && *got == 1) return {{}, true};
+  // Waiting: cancel it (accepted with EINPROGRESS; invalid_argument if it completed
+  // meanwhile) and reap the completion either way. A completion that never comes is left
+  // to the Context's destructor, whose io_destroy cancels it.
+  (void)ctx.cancel(cb);
+  for (int tries = 0; tries < 100; ++tries) {
+    auto got = ctx.getevents(1, ev, reap_wait);
+    if (got || got.error() != std::errc::interrupted) break;
+  }
+  return {{}, false};
+}
+
+// Files without a poll method of their own: the kernel answers every poll of them with
+// POLLIN | POLLOUT at once (DEFAULT_POLLMASK). Terminals are character devices too, but
+// their poll waits on two queues.
+[[nodiscard]] bool may_lack_poll_method(int fd) noexcept {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return false;
+  if (S_ISCHR(st.st_mode)) {
+    termios t{};
+    return ::tcgetattr(fd, &t) != 0;
+  }
+  return S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) || S_ISDIR(st.st_mode);
+}
+
+// FdCapabilities::poll and poll_always_ready. First a poll for no event of its own (the
+// kernel adds POLLERR | POLLHUP): it waits on any file the kernel can wait on, whatever is
+// ready. The kernel refuses it with EINVAL when the file's poll uses two wait queues
+// (terminals, a FIFO opened O_RDWR) and when the file has no poll method and so nothing
+// to wait on. Only in the latter case, a poll for the access mode's events completes at
+// once: always ready.
+void probe_poll_fd(Context& ctx, int fd, PollEvents access_events, FdCapabilities& caps) noexcept {
+  const PollTry waiting = try_poll(ctx, fd, PollEvents::none);
+  caps.poll = waiting.error;
+  if (waiting.error != std::errc::invalid_argument || !may_lack_poll_method(fd)) return;
+  const PollTry ready = try_poll(ctx, fd, access_events);
+  if (!ready.error && ready.at_once) {
+    caps.poll = {};
+    caps.poll_always_ready = true;
+  }
+}
+
 void append_line(std::string& s, const char* what, const std::error_code& ec) {
   s += what;
   s += ": ";
@@ -190,7 +249,7 @@ Result<FdCapabilities> probe_fd(int fd) noexcept {
 
   auto ctx = Context::create(4, ReapMode::syscall);
   if (!ctx) {
-    caps.setup = caps.nowait_read = caps.ioprio_best_effort = caps.ioprio_realtime = ctx.error();
+    caps.setup = caps.nowait_read = caps.ioprio_best_effort = caps.ioprio_realtime = caps.poll = ctx.error();
     return caps;
   }
   // 0-byte reads at offset 0 into an aligned buffer (satisfies any O_DIRECT alignment).
@@ -208,6 +267,12 @@ Result<FdCapabilities> probe_fd(int fd) noexcept {
   iocb rt = make_pread(fd, none, 0);
   set_priority(rt, IoprioClass::realtime, 4);
   caps.ioprio_realtime = submit_and_reap(*ctx, rt);
+
+  const int mode = fl & O_ACCMODE;
+  PollEvents access_events = PollEvents::in;
+  if (mode == O_WRONLY) access_events = PollEvents::out;
+  if (mode == O_RDWR) access_events = PollEvents::in | PollEvents::out;
+  probe_poll_fd(*ctx, fd, access_events, caps);
   return caps;
 }
 
@@ -237,6 +302,11 @@ std::string describe(const FdCapabilities& caps) {
   append_line(s, "RWF_NOWAIT read", caps.nowait_read);
   append_line(s, "IOCB_FLAG_IOPRIO best-effort", caps.ioprio_best_effort);
   append_line(s, "IOCB_FLAG_IOPRIO realtime", caps.ioprio_realtime);
+  if (caps.poll_always_ready && !caps.poll) {
+    s += "IOCB_CMD_POLL: always ready (never waits)\n";
+  } else {
+    append_line(s, "IOCB_CMD_POLL", caps.poll);
+  }
   if (caps.setup) append_line(s, "io_setup", caps.setup);
   return s;
 }

@@ -9,7 +9,7 @@
 //
 // These functions are pure over a ring header and take the event count fixed at setup
 // (`nr`) as a parameter: they never trust the in-memory header for bounds, so a corrupt
-// or hostile header can make them refuse (return not_usable) but never read or write
+// or hostile header can make them refuse (RingStatus::not_usable) but never read or write
 // outside [ring, ring + header_length + nr * sizeof(io_event)).
 #pragma once
 
@@ -34,7 +34,6 @@ struct RingHeader {
 static_assert(sizeof(RingHeader) == 32);
 
 inline constexpr std::uint32_t ring_magic = 0xa10a10a1U;
-inline constexpr std::size_t ring_not_usable = static_cast<std::size_t>(-1);
 
 [[nodiscard]] inline std::uint32_t ring_load(const std::uint32_t& field, std::memory_order order) noexcept {
   // The ring is shared with the kernel: every access is atomic.
@@ -58,43 +57,56 @@ inline constexpr std::size_t ring_not_usable = static_cast<std::size_t>(-1);
   return reinterpret_cast<io_event*>(reinterpret_cast<unsigned char*>(ring) + sizeof(RingHeader));
 }
 
-/// Completions ready in the ring (with the head they start at), or ring_not_usable for a
-/// header that is not as expected or a head/tail out of range. One header check and one
-/// load each of head (relaxed: only a reaper writes it) and tail (acquire: the events
-/// before it are written).
-[[nodiscard]] inline std::size_t ring_ready(const RingHeader* ring, std::uint32_t nr, std::uint32_t& head) noexcept {
+/// What the ring reader found.
+enum class RingStatus : std::uint8_t {
+  ok,          ///< count is valid (events ready, or copied)
+  too_few,     ///< fewer than min_nr ready: nothing touched
+  not_usable,  ///< unexpected header, or head/tail out of range: nothing touched
+};
+
+/// A count with the status that says whether it means anything.
+struct RingCount {
+  std::size_t count = 0;
+  RingStatus status = RingStatus::ok;
+  [[nodiscard]] bool ok() const noexcept { return status == RingStatus::ok; }
+};
+
+/// Completions ready in the ring and the head they start at.
+/// Returns: not_usable for an unexpected header or a head/tail out of range.
+/// Notes: one header check, a relaxed load of head (only a reaper writes it) and an acquire
+/// load of tail (the events before it are written).
+[[nodiscard]] inline RingCount ring_ready(const RingHeader* ring, std::uint32_t nr, std::uint32_t& head) noexcept {
   if (!ring_header_ok(ring, nr)) [[unlikely]]
-    return ring_not_usable;
+    return {0, RingStatus::not_usable};
   head = ring_load(ring->head, std::memory_order_relaxed);
   const std::uint32_t tail = ring_load(ring->tail, std::memory_order_acquire);
   if (head >= nr || tail >= nr) [[unlikely]]
-    return ring_not_usable;
-  return tail >= head ? std::size_t{tail - head} : std::size_t{nr} - head + tail;
+    return {0, RingStatus::not_usable};
+  return {tail >= head ? std::size_t{tail - head} : std::size_t{nr} - head + tail, RingStatus::ok};
 }
 
-/// Completions ready in the ring, or ring_not_usable.
-[[nodiscard]] inline std::size_t ring_ready(const RingHeader* ring, std::uint32_t nr) noexcept {
+/// Completions ready in the ring.
+[[nodiscard]] inline RingCount ring_ready(const RingHeader* ring, std::uint32_t nr) noexcept {
   std::uint32_t head = 0;
   return ring_ready(ring, nr, head);
 }
 
-inline constexpr std::size_t ring_too_few = static_cast<std::size_t>(-2);
-
-/// If at least `min_nr` completions are ready, copies up to `max` of them into `out` and
-/// advances head past them (release store, so the kernel sees the slots free only after the
-/// copies) and returns how many were copied. Otherwise touches nothing and returns
-/// ring_too_few; for an unexpected header or head/tail returns ring_not_usable.
-/// Caller guarantees it is the only reaper of this ring right now.
+/// Copies up to `max` ready completions into `out` and advances head past them, if at least
+/// `min_nr` are ready.
+/// Returns: how many were copied; too_few (nothing touched) when fewer than min_nr are ready;
+/// not_usable (nothing touched) for an unexpected header or head/tail.
+/// Notes: head is stored with release, so the kernel sees the slots free only after the copies.
+/// The caller guarantees it is the only reaper of this ring right now.
 // NOLINTBEGIN(bugprone-easily-swappable-parameters): max, then min_nr (io_getevents has min_nr, nr)
-[[nodiscard]] inline std::size_t ring_reap_at_least(RingHeader* ring, std::uint32_t nr, io_event* out,
-                                                    std::size_t max, std::size_t min_nr) noexcept {
+[[nodiscard]] inline RingCount ring_reap_at_least(RingHeader* ring, std::uint32_t nr, io_event* out,
+                                                  std::size_t max, std::size_t min_nr) noexcept {
   std::uint32_t head = 0;
-  const std::size_t ready = ring_ready(ring, nr, head);
-  if (ready == ring_not_usable) [[unlikely]]
-    return ring_not_usable;
-  if (ready < min_nr) return ring_too_few;
-  const std::size_t n = ready < max ? ready : max;
-  if (n == 0) return 0;
+  const RingCount ready = ring_ready(ring, nr, head);
+  if (!ready.ok()) [[unlikely]]
+    return ready;
+  if (ready.count < min_nr) return {0, RingStatus::too_few};
+  const std::size_t n = ready.count < max ? ready.count : max;
+  if (n == 0) return {0, RingStatus::ok};
   const io_event* events = ring_events(ring);
   // Copy with wrap at the ring's own size (not the caller's), slot by slot: batches are
   // usually small, and a 32-byte struct copy beats a memcpy call.
@@ -104,16 +116,8 @@ inline constexpr std::size_t ring_too_few = static_cast<std::size_t>(-2);
     slot = slot + 1 == nr ? 0 : slot + 1;
   }
   std::atomic_ref<std::uint32_t>(ring->head).store(slot, std::memory_order_release);
-  return n;
+  return {n, RingStatus::ok};
 }
 // NOLINTEND(bugprone-easily-swappable-parameters)
-
-/// Copies up to `max` ready completions into `out` and advances head past them. Returns how
-/// many were copied, or ring_not_usable (nothing touched) for an unexpected header or
-/// head/tail. Caller guarantees it is the only reaper of this ring right now.
-[[nodiscard]] inline std::size_t ring_reap(RingHeader* ring, std::uint32_t nr, io_event* out,
-                                           std::size_t max) noexcept {
-  return ring_reap_at_least(ring, nr, out, max, 0);
-}
 
 }  // namespace aio::detail

@@ -26,6 +26,7 @@
 #include <cstdint>
 
 #include "aio/result.hpp"
+#include "aio/syscall_kind.hpp"
 
 namespace aio::sys {
 
@@ -48,7 +49,8 @@ struct AioSigset {
 /// and the kernel rejects that with EINVAL.
 inline constexpr std::size_t kernel_sigset_size = _NSIG / 8;
 
-enum class Call : std::uint8_t { setup, destroy, submit, cancel, getevents, pgetevents };
+/// The shim's calls are the observer's (one enum of syscalls).
+using Call = ::aio::Syscall;
 
 namespace raw {
 #if defined(__x86_64__)

@@ -1,29 +1,27 @@
 // aiopp — deadline waits (see include/aio/wait.hpp for the contract).
 #include "aio/wait.hpp"
 
-#include <cerrno>
+namespace aio::detail {
 
-namespace aio {
-
-Result<std::size_t> wait_until(Context& ctx, std::size_t min_nr, std::span<io_event> events,
-                               std::chrono::steady_clock::time_point deadline,
-                               const sigset_t* sigmask) noexcept {
+Result<std::size_t> wait_loop(Context& ctx, std::size_t min_nr, std::span<io_event> events,
+                              std::chrono::steady_clock::time_point deadline, const sigset_t* sigmask, std::size_t got,
+                              bool polled) noexcept {
   using Clock = std::chrono::steady_clock;
-  if (min_nr > events.size() || !ctx.valid()) return fail(EINVAL);
-  std::size_t got = 0;
+  // min_nr > events.size() and an empty Context fail in the first getevents() (invalid_argument).
   for (;;) {
     Timeout timeout;  // nullopt: no time limit
     if (deadline != Clock::time_point::max()) {
       const Clock::time_point now = Clock::now();
-      timeout = deadline > now ? std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now) : std::chrono::nanoseconds(0);
+      if (polled && now >= deadline) return got;  // that look was the last one
+      timeout = deadline > now ? std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now)
+                               : std::chrono::nanoseconds(0);
     }
     const std::size_t want = min_nr > got ? min_nr - got : 0;
     const std::span<io_event> room = events.subspan(got);
-    auto n = sigmask != nullptr ? ctx.pgetevents(want, room, timeout, sigmask)
-                                : ctx.getevents(want, room, timeout);
+    auto n = sigmask != nullptr ? ctx.pgetevents(want, room, timeout, sigmask) : ctx.getevents(want, room, timeout);
     if (!n) {
       if (n.error() == std::errc::interrupted) continue;  // recompute what is left, retry
-      if (got != 0) return got;                            // never lose reaped completions
+      if (got != 0) return got;                           // never lose reaped completions
       return std::unexpected(n.error());
     }
     got += *n;
@@ -35,4 +33,13 @@ Result<std::size_t> wait_until(Context& ctx, std::size_t min_nr, std::span<io_ev
   }
 }
 
-}  // namespace aio
+Result<std::size_t> wait_after_poll(Context& ctx, std::size_t min_nr, std::span<io_event> events,
+                                    std::chrono::steady_clock::time_point deadline,
+                                    const Result<std::size_t>& first) noexcept {
+  if (first) return wait_loop(ctx, min_nr, events, deadline, nullptr, *first, true);
+  // A signal during the look (possible only when it went to the kernel): look again.
+  if (first.error() == std::errc::interrupted) return wait_loop(ctx, min_nr, events, deadline, nullptr, 0, false);
+  return std::unexpected(first.error());
+}
+
+}  // namespace aio::detail

@@ -1,8 +1,9 @@
-// Tests that run a scenario in a forked child (resource limits, seccomp filters, mount
-// namespaces must not leak into the test process) and, under --coverage, keep what the
-// child executed: __gcov_dump() writes its counters before _exit().
+// Tests that run a scenario in a forked child (fork() itself, resource limits, seccomp
+// filters, mount namespaces must not leak into the test process) and, under --coverage, keep
+// what the child executed: __gcov_dump() writes its counters before _exit().
 #pragma once
 
+#include <aio/aio.hpp>
 #include <gtest/gtest.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
@@ -12,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
@@ -63,6 +65,24 @@ inline int run_in_child(const std::function<int()>& body) {
       return (code);                                                                \
     }                                                                               \
   } while (0)
+
+/// Child side, after fork(): `inherited` (the parent's Context) refuses every call with
+/// invalid_argument, without blocking, and shows nothing of the parent's ring; `cb` is any
+/// iocb. Returns 0, or the code (40 to 47) of the first check that failed.
+inline int check_inherited_refused(aio::Context& inherited, iocb& cb) {
+  auto einval = [](const auto& r) { return !r && r.error() == std::errc::invalid_argument; };
+  AIOTEST_CHILD_CHECK(!inherited.valid() && !static_cast<bool>(inherited), 40);
+  AIOTEST_CHILD_CHECK(inherited.ready() == 0, 41);
+  io_event ev[4];
+  AIOTEST_CHILD_CHECK(einval(inherited.getevents(0, ev, std::chrono::nanoseconds(0))), 42);
+  AIOTEST_CHILD_CHECK(einval(inherited.getevents(1, ev, std::chrono::milliseconds(100))), 43);
+  AIOTEST_CHILD_CHECK(einval(inherited.pgetevents(1, ev, std::chrono::nanoseconds(0), nullptr)), 44);
+  iocb* list[] = {&cb};
+  AIOTEST_CHILD_CHECK(einval(inherited.submit(list)), 45);
+  AIOTEST_CHILD_CHECK(einval(inherited.cancel(cb)), 46);
+  AIOTEST_CHILD_CHECK(einval(inherited.destroy()), 47);
+  return 0;
+}
 
 /// Under valgrind (it preloads vgpreload_*.so, which is also how the library notices it).
 inline bool under_valgrind() {

@@ -10,27 +10,9 @@ namespace {
 
 using namespace aiotest;
 
-struct Reads {
-  std::vector<std::string> bufs;
-  std::vector<iocb> cbs;
-  std::vector<iocb*> ptrs;
-  Reads(int fd, std::size_t n) : bufs(n, std::string(16, '\0')), cbs(n), ptrs(n) {
-    for (std::size_t i = 0; i < n; ++i) {
-      cbs[i] = aio::make_pread(fd, bytes(bufs[i]), static_cast<std::int64_t>(i % 256) * 16);
-      aio::set_user_data(cbs[i], i);
-      ptrs[i] = &cbs[i];
-    }
-  }
-};
-
-// Each test reads a cached 4 KiB file through a Context of the size it needs.
+// Each test reads a cached file (Requests::file_reads) through a Context of the size it needs.
 class Batch : public ::testing::Test {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(dir_.ok());
-    fd = dir_.make_file("f", pattern(4096), O_RDONLY);
-    ASSERT_TRUE(fd.ok());
-  }
   /// io_setup(max_events) into ctx.
   [[nodiscard]] bool open(unsigned max_events) {
     auto c = aio::Context::create(max_events);
@@ -39,15 +21,13 @@ class Batch : public ::testing::Test {
     return true;
   }
 
-  TempDir dir_;
-  Fd fd;
   aio::Context ctx;
 };
 
 TEST_F(Batch, EverythingSubmitted) {
   ASSERT_TRUE(open(256));
-  Reads r(fd.get(), 100);
-  const aio::SubmitAll s = aio::submit_all(ctx, r.ptrs);
+  Requests r = Requests::file_reads(100);
+  const aio::SubmitAll s = aio::submit_all(ctx, r.batch());
   EXPECT_TRUE(s.ok());
   EXPECT_TRUE(static_cast<bool>(s));
   EXPECT_EQ(s.submitted, 100U);
@@ -58,9 +38,9 @@ TEST_F(Batch, EverythingSubmitted) {
 
 TEST_F(Batch, BadRequestInTheMiddleKeepsTheAcceptedPrefix) {
   ASSERT_TRUE(open(64));
-  Reads r(fd.get(), 10);
+  Requests r = Requests::file_reads(10);
   r.cbs[6].aio_fildes = static_cast<std::uint32_t>(-1);  // EBADF
-  const aio::SubmitAll s = aio::submit_all(ctx, r.ptrs);
+  const aio::SubmitAll s = aio::submit_all(ctx, r.batch());
   EXPECT_FALSE(s.ok());
   EXPECT_EQ(s.submitted, 6U);
   EXPECT_EQ(s.failed_index, 6U);
@@ -74,26 +54,38 @@ TEST_F(Batch, BadRequestInTheMiddleKeepsTheAcceptedPrefix) {
   EXPECT_EQ(*extra, 0U) << "nothing after the failed request was submitted";
 }
 
+// Every overload: an empty Context is invalid_argument, an empty batch on a live one is
+// nothing to do.
 TEST_F(Batch, EmptyContextAndEmptyBatch) {
-  aio::Context empty;
-  std::array<iocb*, 0> none{};
-  aio::SubmitAll s = aio::submit_all(empty, none);
-  EXPECT_EQ(s.error, std::errc::invalid_argument);
-  EXPECT_EQ(s.submitted, 0U);
-  EXPECT_EQ(s.failed_index, 0U);
-
   ASSERT_TRUE(open(8));
-  s = aio::submit_all(ctx, none);
-  EXPECT_TRUE(s.ok());
-  EXPECT_EQ(s.failed_index, 0U);
+  aio::Context empty;
+  std::array<io_event, 4> scratch{};
+  const auto overloads = {
+      +[](aio::Context& c, std::span<io_event>) { return aio::submit_all(c, {}); },
+      +[](aio::Context& c, std::span<io_event> evs) { return aio::submit_all(c, {}, evs); },
+      +[](aio::Context& c, std::span<io_event> evs) {
+        return aio::submit_all(c, {}, evs, [](const io_event&) noexcept {});
+      },
+  };
+  int which = 0;
+  for (auto call : overloads) {
+    SCOPED_TRACE(which++);
+    aio::SubmitAll s = call(empty, scratch);
+    EXPECT_EQ(s.error, std::errc::invalid_argument);
+    EXPECT_EQ(s.submitted, 0U);
+    EXPECT_EQ(s.failed_index, 0U);
+    s = call(ctx, scratch);
+    EXPECT_TRUE(s.ok()) << s.error.message();
+    EXPECT_EQ(s.failed_index, 0U);
+  }
 }
 
 // A tiny context whose ring fills with unreaped completions: plain submit_all stops with
 // EAGAIN after the ring's capacity, the retrying forms reap and get everything in.
 TEST_F(Batch, RingFullWithoutRetryReportsEagain) {
   ASSERT_TRUE(open(1));
-  Reads r(fd.get(), 2000);
-  const aio::SubmitAll s = aio::submit_all(ctx, r.ptrs);
+  Requests r = Requests::file_reads(2000);
+  const aio::SubmitAll s = aio::submit_all(ctx, r.batch());
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error, std::errc::resource_unavailable_try_again);
   EXPECT_GT(s.submitted, 0U);
@@ -104,9 +96,9 @@ TEST_F(Batch, RingFullWithoutRetryReportsEagain) {
 
 TEST_F(Batch, RingFullRetryIntoSpan) {
   ASSERT_TRUE(open(1));
-  Reads r(fd.get(), 2000);
+  Requests r = Requests::file_reads(2000);
   std::vector<io_event> events(2000);
-  const aio::SubmitAll s = aio::submit_all(ctx, r.ptrs, events, aio::RetryPolicy{1000, std::chrono::seconds(5)});
+  const aio::SubmitAll s = aio::submit_all(ctx, r.batch(), events, aio::RetryPolicy{1000, std::chrono::seconds(5)});
   ASSERT_TRUE(s.ok()) << s.error.message() << " after " << s.submitted;
   EXPECT_EQ(s.submitted, 2000U);
   EXPECT_GT(s.retries, 0U);
@@ -121,12 +113,12 @@ TEST_F(Batch, RingFullRetryIntoSpan) {
 
 TEST_F(Batch, RingFullRetryWithCallback) {
   ASSERT_TRUE(open(1));
-  Reads r(fd.get(), 1500);
+  Requests r = Requests::file_reads(1500);
   std::array<io_event, 16> scratch{};
   std::vector<int> seen(1500, 0);
   std::size_t calls = 0;
   const aio::SubmitAll s = aio::submit_all(
-      ctx, r.ptrs, scratch,
+      ctx, r.batch(), scratch,
       [&](const io_event& ev) noexcept {
         ++calls;
         ++seen[ev.data];
@@ -141,9 +133,9 @@ TEST_F(Batch, RingFullRetryWithCallback) {
 
 TEST_F(Batch, FullSpanCannotReap) {
   ASSERT_TRUE(open(1));
-  Reads r(fd.get(), 2000);
+  Requests r = Requests::file_reads(2000);
   std::array<io_event, 2> events{};
-  const aio::SubmitAll s = aio::submit_all(ctx, r.ptrs, events, aio::RetryPolicy{1000, std::chrono::seconds(5)});
+  const aio::SubmitAll s = aio::submit_all(ctx, r.batch(), events, aio::RetryPolicy{1000, std::chrono::seconds(5)});
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error, std::errc::resource_unavailable_try_again);
   EXPECT_FALSE(s.reap_failed);

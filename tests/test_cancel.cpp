@@ -7,16 +7,13 @@ namespace {
 
 using namespace aiotest;
 
-class Cancel : public ::testing::Test {
+class Cancel : public ContextTest {
  protected:
   void SetUp() override {
     ASSERT_TRUE(pipe.ok());
-    auto c = aio::Context::create(8);
-    ASSERT_TRUE(c) << c.error().message();
-    ctx = std::move(*c);
+    ContextTest::SetUp();
   }
   Pipe pipe;
-  aio::Context ctx;
 };
 
 // Linux (fs/aio.c, aio_poll_complete_work) completes a cancelled poll with the ready mask it

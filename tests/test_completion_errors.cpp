@@ -11,16 +11,13 @@ namespace {
 
 using namespace aiotest;
 
-class CompletionErrors : public ::testing::Test {
+class CompletionErrors : public ContextTest {
  protected:
   void SetUp() override {
     ASSERT_TRUE(dir.ok());
-    auto c = aio::Context::create(8);
-    ASSERT_TRUE(c) << c.error().message();
-    ctx = std::move(*c);
+    ContextTest::SetUp();
   }
   TempDir dir;
-  aio::Context ctx;
 };
 
 // A buffered read copies to user memory after the request was queued: copy_to_user into a

@@ -1,10 +1,9 @@
 // Fault injection, complete: every error a syscall of the shim can return, for every public
 // call, through the seam (aiopp_fi), with the exact std::errc each call reports — and that
-// nothing is lost: requests a partial or failed submit accepted still complete and are
-// reaped, events reaped before an EINTR or an error are returned, io_pgetevents refused
-// (ENOSYS: kernel < 4.18; EPERM: seccomp) is reported by probe() and by pgetevents().
-// Also the error branches of probe(), create_shrinking(), system_limits() and the ring
-// reader's refusal of an unknown ring layout.
+// nothing is lost: events reaped before an EINTR or an error are returned, io_pgetevents
+// refused (ENOSYS: kernel < 4.18; EPERM: seccomp) is reported by probe(). Also the error
+// branches of probe(), create_shrinking(), system_limits() and the ring reader's refusal of
+// an unknown ring layout. submit_all() under faults is in test_batch_fi.
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <sys/mount.h>
@@ -199,156 +198,13 @@ TEST(FiErrors, EveryCallReportsEveryErrnoExactlyWithAnObserver) {
     for (const Errno& e : kErrnos) check_one(op, e, true);
 }
 
-// ---- Partial submits: nothing accepted is ever lost ------------------------------------
-
-struct Batch {
-  static constexpr std::size_t n = 8;
-  TempDir dir;
-  Fd fd;
-  std::string bufs[n];
-  iocb cbs[n]{};
-  iocb* list[n]{};
-  Batch() : fd(dir.make_file("f", pattern(n * 16))) {
-    for (std::size_t i = 0; i < n; ++i) {
-      bufs[i].assign(16, '\0');
-      cbs[i] = aio::make_pread(fd.get(), bytes(bufs[i]), static_cast<std::int64_t>(i * 16));
-      aio::set_user_data(cbs[i], i);
-      list[i] = &cbs[i];
-    }
-  }
-  // Every request completed exactly once, with the right data.
-  void expect_all_once(const std::vector<io_event>& evs) {
-    int seen[n] = {};
-    for (const io_event& ev : evs) {
-      ASSERT_LT(aio::user_data(ev), n);
-      ++seen[aio::user_data(ev)];
-      EXPECT_EQ(ev.res, 16);
-    }
-    for (std::size_t i = 0; i < n; ++i) {
-      EXPECT_EQ(seen[i], 1) << "request " << i;
-      EXPECT_EQ(bufs[i], pattern(n * 16).substr(i * 16, 16));
-    }
-  }
-};
-
-// The kernel takes a prefix and stops at the first request it cannot queue (the count is
-// returned; an error only if the very first fails). submit_all continues from there; when
-// the rest fails, failed_index names the first request not accepted and everything before
-// it completes.
-TEST(FiErrors, SubmitAllFailsAtEveryPositionAndKeepsTheAcceptedPrefix) {
-  for (int err : {EAGAIN, ENOMEM, EBADF, EINVAL}) {
-    for (std::size_t accepted = 0; accepted <= Batch::n; ++accepted) {
-      SCOPED_TRACE("errno " + std::to_string(err) + ", accepted " + std::to_string(accepted));
-      auto c = aio::Context::create(16, aio::ReapMode::syscall);
-      ASSERT_TRUE(c);
-      Batch b;
-      // Accepts `accepted` requests over two io_submit calls (a partial one, then the
-      // rest of the prefix), then fails the next call with err.
-      std::size_t calls = 0;
-      ScopedHook hook([&](fi::Args& a) -> long {
-        if (a.call != Call::submit) return fi::passthrough(a);
-        const std::size_t done = static_cast<std::size_t>(a.iocbs - b.list);
-        if (done >= accepted) return -err;
-        ++calls;
-        const std::size_t step = calls == 1 && accepted > 1 ? accepted / 2 : accepted - done;
-        a.nr = static_cast<long>(step);
-        return fi::passthrough(a);
-      });
-      const aio::SubmitAll r = aio::submit_all(*c, b.list);
-      EXPECT_EQ(r.submitted, accepted);
-      if (accepted == Batch::n) {
-        EXPECT_TRUE(r.ok());
-        EXPECT_EQ(r.failed_index, Batch::n);
-      } else {
-        ASSERT_FALSE(r.ok());
-        EXPECT_EQ(r.error, std::error_code(err, std::system_category()));
-        EXPECT_EQ(r.failed_index, accepted);
-      }
-      std::vector<io_event> evs = reap(*c, accepted);
-      ASSERT_EQ(evs.size(), accepted);
-      // The rest, resubmitted without the fault, completes too: no request twice.
-      hook.fn = [](fi::Args& a) { return fi::passthrough(a); };
-      const aio::SubmitAll rest = aio::submit_all(*c, std::span<iocb* const>(b.list).subspan(accepted));
-      ASSERT_TRUE(rest.ok()) << rest.error.message();
-      std::vector<io_event> more = reap(*c, Batch::n - accepted);
-      evs.insert(evs.end(), more.begin(), more.end());
-      b.expect_all_once(evs);
-    }
-  }
-}
-
-// EAGAIN on submit with the retrying overload: it reaps to make room and goes on; the
-// completions it reaped are handed back, the others are reaped afterwards: each once.
-TEST(FiErrors, EagainAfterAPartialSubmitIsRetriedWithNothingLost) {
-  for (std::size_t accepted = 1; accepted < Batch::n; ++accepted) {
-    SCOPED_TRACE("accepted " + std::to_string(accepted));
-    auto c = aio::Context::create(16, aio::ReapMode::syscall);
-    ASSERT_TRUE(c);
-    Batch b;
-    int eagains = 0;
-    ScopedHook hook([&](fi::Args& a) -> long {
-      if (a.call != Call::submit) return fi::passthrough(a);
-      const std::size_t done = static_cast<std::size_t>(a.iocbs - b.list);
-      if (done == 0) {
-        a.nr = static_cast<long>(accepted);
-        return fi::passthrough(a);
-      }
-      if (eagains++ == 0) return -EAGAIN;  // ring full once
-      return fi::passthrough(a);
-    });
-    std::array<io_event, Batch::n> scratch{};
-    const aio::SubmitAll r = aio::submit_all(*c, b.list, scratch);
-    ASSERT_TRUE(r.ok()) << r.error.message();
-    EXPECT_EQ(r.submitted, Batch::n);
-    EXPECT_EQ(r.retries, 1U);
-    EXPECT_GE(r.reaped, 1U);
-    std::vector<io_event> evs(scratch.begin(), scratch.begin() + static_cast<std::ptrdiff_t>(r.reaped));
-    std::vector<io_event> more = reap(*c, Batch::n - r.reaped);
-    evs.insert(evs.end(), more.begin(), more.end());
-    b.expect_all_once(evs);
-  }
-}
-
-TEST(FiErrors, RetryingSubmitAllEdgeCases) {
-  auto c = aio::Context::create(16, aio::ReapMode::syscall);
-  ASSERT_TRUE(c);
-  std::array<io_event, 4> scratch{};
-  // An empty batch: nothing to do on a valid Context, invalid_argument on an empty one.
-  EXPECT_TRUE(aio::submit_all(*c, {}, scratch).ok());
-  aio::Context empty;
-  const aio::SubmitAll e = aio::submit_all(empty, {}, scratch);
-  EXPECT_EQ(e.error, std::errc::invalid_argument);
-  EXPECT_EQ(e.failed_index, 0U);
-
-  // No retries allowed: the first EAGAIN is the answer.
-  Batch b;
-  ScopedHook hook([](fi::Args& a) -> long { return a.call == Call::submit ? -EAGAIN : fi::passthrough(a); });
-  aio::RetryPolicy none;
-  none.max_retries = 0;
-  aio::SubmitAll r = aio::submit_all(*c, b.list, scratch, none);
-  EXPECT_EQ(r.error, std::errc::resource_unavailable_try_again);
-  EXPECT_EQ(r.retries, 0U);
-
-  // The callback overload when each reap times out with nothing: retries until the
-  // budget is spent, never calls the callback, reports the EAGAIN.
-  aio::RetryPolicy two;
-  two.max_retries = 2;
-  two.reap_timeout = 1ms;
-  int called = 0;
-  r = aio::submit_all(*c, b.list, scratch, [&](const io_event&) noexcept { ++called; }, two);
-  EXPECT_EQ(r.error, std::errc::resource_unavailable_try_again);
-  EXPECT_EQ(r.retries, 2U);
-  EXPECT_EQ(r.reaped, 0U);
-  EXPECT_EQ(called, 0);
-}
-
 // ---- EINTR before and after partial results --------------------------------------------
 
 TEST(FiErrors, WaitForKeepsEventsReapedBeforeAnEintr) {
   auto c = aio::Context::create(8, aio::ReapMode::syscall);
   ASSERT_TRUE(c);
-  Batch b;
-  ASSERT_EQ(aio::submit_all(*c, std::span<iocb* const>(b.list, 3)).submitted, 3U);
+  Requests b = Requests::file_reads(8);
+  ASSERT_EQ(aio::submit_all(*c, b.batch(0, 3)).submitted, 3U);
   // EINTR with nothing yet, one event, EINTR after it, one more, EINTR, then the rest.
   int call = 0;
   ScopedHook hook([&](fi::Args& a) -> long {
@@ -380,8 +236,8 @@ TEST(FiErrors, WaitForKeepsEventsReapedBeforeAnEintr) {
 TEST(FiErrors, WaitWithoutDeadlineGoesOnAfterAShortReturn) {
   auto c = aio::Context::create(8, aio::ReapMode::syscall);
   ASSERT_TRUE(c);
-  Batch b;
-  ASSERT_EQ(aio::submit_all(*c, std::span<iocb* const>(b.list, 2)).submitted, 2U);
+  Requests b = Requests::file_reads(8);
+  ASSERT_EQ(aio::submit_all(*c, b.batch(0, 2)).submitted, 2U);
   int call = 0;
   ScopedHook hook([&](fi::Args& a) -> long {
     if (a.call != Call::getevents) return fi::passthrough(a);
@@ -403,7 +259,9 @@ TEST(FiErrors, WaitWithoutDeadlineGoesOnAfterAShortReturn) {
 
 // ---- io_pgetevents refused: ENOSYS (kernel < 4.18) and EPERM (seccomp) ----------------
 
-TEST(FiErrors, PgeteventsRefusedIsReportedByProbeAndByPgetevents) {
+// What Context::pgetevents() does then is in test_fault_injection (the fallback) and in
+// the table above (the refusal with a mask).
+TEST(FiErrors, PgeteventsRefusedIsReportedByProbe) {
   for (const Errno e : {Errno{ENOSYS, std::errc::function_not_supported},
                         Errno{EPERM, std::errc::operation_not_permitted}}) {
     SCOPED_TRACE(e.err);
@@ -412,21 +270,6 @@ TEST(FiErrors, PgeteventsRefusedIsReportedByProbeAndByPgetevents) {
     EXPECT_TRUE(caps.aio_available());
     EXPECT_EQ(caps.pgetevents, e.errc);
     EXPECT_FALSE(caps.poll) << "poll does not need io_pgetevents";
-
-    auto c = aio::Context::create(8, aio::ReapMode::syscall);
-    ASSERT_TRUE(c);
-    Batch b;
-    ASSERT_TRUE(submit_one(*c, b.cbs[0]));
-    sigset_t mask;
-    sigemptyset(&mask);
-    std::array<io_event, 2> evs{};
-    auto n = c->pgetevents(1, evs, 1s, &mask);
-    ASSERT_FALSE(n);
-    EXPECT_EQ(n.error(), e.errc);
-    // Without a mask the same call falls back to io_getevents and reaps the event.
-    n = c->pgetevents(1, evs, 1s, nullptr);
-    ASSERT_TRUE(n) << n.error().message();
-    EXPECT_EQ(*n, 1U);
   }
 }
 
@@ -447,7 +290,7 @@ TEST(FiErrors, ObservedReapsRecordKindMaskAndFallback) {
   aio::Observer obs(16);  // latency tracking on
   auto c = aio::Context::create(8, aio::ReapMode::syscall, &obs);
   ASSERT_TRUE(c);
-  Batch b;
+  Requests b = Requests::file_reads(8);
   std::array<io_event, 4> evs{};
   sigset_t mask;
   sigemptyset(&mask);
@@ -483,7 +326,7 @@ TEST(FiErrors, ObservedReapsRecordKindMaskAndFallback) {
 
   // A submit that accepted nothing records no submit time.
   ScopedHook none([](fi::Args& a) -> long { return a.call == Call::submit ? 0 : fi::passthrough(a); });
-  auto z = c->submit(std::span<iocb* const>(b.list, 1));
+  auto z = c->submit(b.batch(0, 1));
   ASSERT_TRUE(z);
   EXPECT_EQ(*z, 0U);
   EXPECT_EQ(obs.requests_submitted(), 3U);
@@ -531,7 +374,7 @@ TEST(FiErrors, UnknownRingLayoutAtSetupMeansSyscallReaping) {
   auto c = aio::Context::create(8, aio::ReapMode::automatic);
   ASSERT_TRUE(c);
   EXPECT_FALSE(c->ring_reaping());
-  Batch b;
+  Requests b = Requests::file_reads(8);
   ASSERT_TRUE(submit_one(*c, b.cbs[0]));
   EXPECT_EQ(c->ready(), 0U) << "no ring, nothing counted";
   EXPECT_EQ(reap(*c, 1).size(), 1U);
@@ -544,7 +387,7 @@ TEST(FiErrors, CorruptRingHeadAfterSetupIsNotTrusted) {
   auto c = aio::Context::create(8, aio::ReapMode::automatic);
   ASSERT_TRUE(c);
   if (!c->ring_reaping()) GTEST_SKIP() << "userspace reaping is off here (AIOPP_REAP=syscall or valgrind)";
-  Batch b;
+  Requests b = Requests::file_reads(8);
   ASSERT_TRUE(submit_one(*c, b.cbs[0]));
   aio::detail::RingHeader* ring = ring_of(*c);
   const std::uint32_t good = std::atomic_ref<std::uint32_t>(ring->magic).load();
@@ -552,49 +395,6 @@ TEST(FiErrors, CorruptRingHeadAfterSetupIsNotTrusted) {
   EXPECT_EQ(c->ready(), 0U);
   std::atomic_ref<std::uint32_t>(ring->magic).store(good);
   EXPECT_EQ(reap(*c, 1).size(), 1U);
-}
-
-// ---- Environment switches for userspace reaping --------------------------------------
-
-struct ScopedEnv {
-  std::string name;
-  std::string old;
-  bool had;
-  ScopedEnv(const char* n, const char* value) : name(n), had(std::getenv(n) != nullptr) {
-    if (had) old = std::getenv(n);
-    if (value != nullptr) {
-      ::setenv(n, value, 1);
-    } else {
-      ::unsetenv(n);
-    }
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-  ~ScopedEnv() {
-    if (had) {
-      ::setenv(name.c_str(), old.c_str(), 1);
-    } else {
-      ::unsetenv(name.c_str());
-    }
-  }
-};
-
-TEST(FiErrors, ReapEnvironmentVariables) {
-  {
-    ScopedEnv reap("AIOPP_REAP", "ring");  // anything but "syscall" keeps the default
-    ScopedEnv preload("LD_PRELOAD", "/usr/lib/libsomething.so");
-    auto c = aio::Context::create(8, aio::ReapMode::automatic);
-    ASSERT_TRUE(c);
-    EXPECT_TRUE(c->ring_reaping());
-  }
-  {
-    ScopedEnv reap("AIOPP_REAP", nullptr);
-    // valgrind preloads vgpreload_*.so; the kernel writes the ring behind its back.
-    ScopedEnv preload("LD_PRELOAD", "/usr/libexec/valgrind/vgpreload_memcheck-amd64-linux.so");
-    auto c = aio::Context::create(8, aio::ReapMode::automatic);
-    ASSERT_TRUE(c);
-    EXPECT_FALSE(c->ring_reaping());
-  }
 }
 
 // ---- probe() and probe_fd() through their error paths ----------------------------------
@@ -788,6 +588,7 @@ TEST(FiErrors, NoFileDescriptorsLeft) {
     AIOTEST_CHILD_CHECK(!caps.setup, 3);
     AIOTEST_CHILD_CHECK(caps.poll == std::errc::too_many_files_open, 4);
     AIOTEST_CHILD_CHECK(!limits && limits.error() == std::errc::too_many_files_open, 5);
+    AIOTEST_CHILD_CHECK(advice.starts_with("io_setup(64) needs 64 free AIO slots; raise fs.aio-max-nr by at least 64"), 6);
     AIOTEST_CHILD_CHECK(advice.find("unreadable") != std::string::npos, 6);
     AIOTEST_CHILD_CHECK(shrunk.has_value() && shrunk->max_events() == 16, 7);
     AIOTEST_CHILD_CHECK((sizes == std::vector<unsigned>{128, 64, 32, 16}), 8);

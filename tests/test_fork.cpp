@@ -1,23 +1,17 @@
 // fork(): a child must not use, reap from or destroy the parent's Context, but may create
-// its own. Children report through their exit status (no gtest asserts after fork).
+// its own. Children run through run_in_child() and report through their exit status (no
+// gtest asserts after fork).
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
+#include "fi_child.hpp"
 #include "test_util.hpp"
 
 namespace {
 
 using namespace aiotest;
 
-int wait_child(pid_t pid) {
-  int status = 0;
-  if (::waitpid(pid, &status, 0) != pid) return -1;
-  if (!WIFEXITED(status)) return 1000 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-  return WEXITSTATUS(status);
-}
-
-bool is_einval(const std::error_code& ec) { return ec == std::errc::invalid_argument; }
-
+// The completion already sits in the parent's ring when the child is forked: the child can
+// neither see nor reap it, and every call on the inherited Context is refused.
 TEST(Fork, ChildCannotUseInheritedContextAndDoesNotStealTheParentsCompletion) {
   TempDir dir;
   Fd fd = dir.make_file("f", "parent-data");
@@ -37,33 +31,7 @@ TEST(Fork, ChildCannotUseInheritedContextAndDoesNotStealTheParentsCompletion) {
   ASSERT_EQ(::poll(&pfd, 1, 5000), 1);
   ASSERT_EQ(ctx.ready() > 0 || !ctx.ring_reaping(), true);
 
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    int code = 0;
-    if (ctx.valid()) code |= 1;
-    if (static_cast<bool>(ctx)) code |= 1;
-    io_event ev[4];
-    auto g = ctx.getevents(0, ev, 0ns);
-    if (g || !is_einval(g.error())) code |= 2;
-    auto g1 = ctx.getevents(1, ev, 100ms);
-    if (g1 || !is_einval(g1.error())) code |= 2;
-    auto p = ctx.pgetevents(1, ev, 0ns, nullptr);
-    if (p || !is_einval(p.error())) code |= 4;
-    if (ctx.ready() != 0) code |= 4;
-    std::string b(4, '\0');
-    iocb mine = aio::make_pread(fd.get(), bytes(b), 0);
-    iocb* list[] = {&mine};
-    auto s = ctx.submit(list);
-    if (s || !is_einval(s.error())) code |= 8;
-    auto x = ctx.cancel(cb);
-    if (x || !is_einval(x.error())) code |= 16;
-    auto d = ctx.destroy();
-    if (d || !is_einval(d.error())) code |= 32;
-    ::_exit(code);  // the inherited Context's destructor is not run by _exit; see the next test
-  }
-  EXPECT_EQ(wait_child(pid), 0) << "bit 1: valid, 2: getevents, 4: pgetevents/ready, 8: submit, "
-                                   "16: cancel, 32: destroy";
+  EXPECT_EQ(run_in_child([&] { return check_inherited_refused(ctx, cb); }), 0);
   // The completion is still the parent's to reap.
   ASSERT_TRUE(ctx.valid());
   io_event ev[2];
@@ -75,52 +43,30 @@ TEST(Fork, ChildCannotUseInheritedContextAndDoesNotStealTheParentsCompletion) {
   EXPECT_EQ(buf, "parent-data");
 }
 
+// ~Context of the inherited copy (moved, move-assigned, destroyed at scope end in the child)
+// leaves the parent's kernel context alone.
 TEST(Fork, ChildDestructorOfInheritedContextLeavesTheParentsContextAlive) {
   TempDir dir;
   Fd fd = dir.make_file("f", "abc");
   ASSERT_TRUE(fd.ok());
   auto c = aio::Context::create(8);
   ASSERT_TRUE(c);
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    int code = 0;
-    {
-      aio::Context inherited = std::move(*c);  // move, then destroy, in the child
-      if (inherited.valid()) code |= 1;
-    }
-    {
-      aio::Context other;
-      other = std::move(*c);  // moved-from already: empty
-    }
-    ::_exit(code);
-  }
-  EXPECT_EQ(wait_child(pid), 0);
+  EXPECT_EQ(run_in_child([&]() -> int {
+              {
+                aio::Context inherited = std::move(*c);  // move, then destroy, in the child
+                AIOTEST_CHILD_CHECK(!inherited.valid(), 1);
+              }
+              aio::Context other;
+              other = std::move(*c);  // moved-from already: empty
+              AIOTEST_CHILD_CHECK(other.native_handle() == 0, 2);
+              return 0;
+            }),
+            0);
   // The kernel context still exists: the parent can submit and reap on it.
   ASSERT_TRUE(c->valid());
   std::string buf(3, '\0');
   iocb cb = aio::make_pread(fd.get(), bytes(buf), 0);
-  auto n = submit_one(*c, cb);
-  ASSERT_TRUE(n) << n.error().message();
-  auto evs = reap(*c, 1);
-  ASSERT_EQ(evs.size(), 1u);
-  EXPECT_EQ(evs[0].res, 3);
-}
-
-TEST(Fork, ChildRunsInheritedContextDestructorAtExitWithoutCrashing) {
-  auto c = aio::Context::create(8);
-  ASSERT_TRUE(c);
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    // Runs ~Context on the inherited copy, then exits normally.
-    { aio::Context inherited = std::move(*c); }
-    aio::Context empty_now = std::move(*c);
-    ::_exit(empty_now.native_handle() == 0 ? 0 : 1);
-  }
-  EXPECT_EQ(wait_child(pid), 0);
-  io_event ev[1];
-  EXPECT_TRUE(c->getevents(0, ev, 0ns));
+  EXPECT_EQ(run_one(*c, cb).res, 3);
 }
 
 TEST(Fork, ChildCanCreateAndUseItsOwnContext) {
@@ -129,25 +75,22 @@ TEST(Fork, ChildCanCreateAndUseItsOwnContext) {
   ASSERT_TRUE(fd.ok());
   auto parent = aio::Context::create(8);
   ASSERT_TRUE(parent);
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    auto own = aio::Context::create(4);
-    if (!own) ::_exit(1);
-    if (!own->valid()) ::_exit(2);
-    if (own->native_handle() == parent->native_handle()) ::_exit(3);
-    std::string buf(10, '\0');
-    iocb cb = aio::make_pread(fd.get(), bytes(buf), 0);
-    if (submit_one(*own, cb).value_or(0) != 1) ::_exit(4);
-    io_event ev[1];
-    auto g = own->getevents(1, ev, 2s);
-    if (!g || *g != 1) ::_exit(5);
-    if (ev[0].res != 10 || buf != "child-data") ::_exit(6);
-    if (!own->destroy()) ::_exit(7);
-    if (parent->valid()) ::_exit(8);
-    ::_exit(0);
-  }
-  EXPECT_EQ(wait_child(pid), 0);
+  EXPECT_EQ(run_in_child([&]() -> int {
+              auto own = aio::Context::create(4);
+              AIOTEST_CHILD_CHECK(own && own->valid(), 1);
+              AIOTEST_CHILD_CHECK(own->native_handle() != parent->native_handle(), 2);
+              std::string buf(10, '\0');
+              iocb cb = aio::make_pread(fd.get(), bytes(buf), 0);
+              AIOTEST_CHILD_CHECK(submit_one(*own, cb).value_or(0) == 1, 3);
+              io_event ev[1];
+              auto g = own->getevents(1, ev, 2s);
+              AIOTEST_CHILD_CHECK(g && *g == 1, 4);
+              AIOTEST_CHILD_CHECK(ev[0].res == 10 && buf == "child-data", 5);
+              AIOTEST_CHILD_CHECK(own->destroy(), 6);
+              AIOTEST_CHILD_CHECK(!parent->valid(), 7);
+              return 0;
+            }),
+            0);
   EXPECT_TRUE(parent->valid());
 }
 

@@ -13,15 +13,7 @@ using namespace aiotest;
 std::atomic<int> g_handled{0};
 void count_signal(int) { g_handled.fetch_add(1, std::memory_order_relaxed); }
 
-class Getevents : public ::testing::Test {
- protected:
-  void SetUp() override {
-    auto c = aio::Context::create(8);
-    ASSERT_TRUE(c) << c.error().message();
-    ctx = std::move(*c);
-  }
-  aio::Context ctx;
-};
+using Getevents = ContextTest;
 
 TEST_F(Getevents, MinNrGreaterThanSpanSizeIsEinval) {
   io_event ev[2];
@@ -88,21 +80,8 @@ TEST_F(Getevents, TimeoutExpiresWithZeroEvents) {
 }
 
 TEST_F(Getevents, CopiesAtMostSpanSizeAndKeepsTheRest) {
-  TempDir dir;
-  Fd fd = dir.make_file("f", pattern(1000));
-  ASSERT_TRUE(fd.ok());
-  std::string bufs[5];
-  iocb cbs[5];
-  iocb* list[5];
-  for (int i = 0; i < 5; ++i) {
-    bufs[i].assign(10, '\0');
-    cbs[i] = aio::make_pread(fd.get(), bytes(bufs[i]), i * 10);
-    aio::set_user_data(cbs[i], static_cast<std::uint64_t>(i));
-    list[i] = &cbs[i];
-  }
-  auto n = ctx.submit(list);
-  ASSERT_TRUE(n);
-  ASSERT_EQ(*n, 5u);
+  const Requests r = Requests::file_reads(5, 10);
+  ASSERT_TRUE(r.submit_to(ctx));
   io_event ev[2];
   auto g = ctx.getevents(2, ev, 2s);
   ASSERT_TRUE(g) << g.error().message();

@@ -1,13 +1,12 @@
-// Limits under stress, against the real kernel: the system-wide quota exhausted by many
-// contexts, a ring full of unreaped completions, destroy() with waiters and I/O in flight,
-// and fork() with I/O in flight. RUN_SERIAL (tests/soak.cmake): the first test takes the
-// whole fs.aio-max-nr for a moment, and all of them count this process's [aio] mappings.
+// Limits under stress, against the real kernel: a ring full of unreaped completions,
+// destroy() with waiters and I/O in flight, and fork() with I/O in flight. RUN_SERIAL
+// (tests/CMakeLists.txt): they count this process's [aio] mappings. The quota exhausted by
+// many contexts is in test_limits_serial (label system: it takes all of fs.aio-max-nr).
 //
 // What the existing tests already pin is not repeated here: one huge context over the quota
-// (test_context_lifecycle), the quota filled by a few large contexts (test_limits_serial),
-// a ring full of never-completing polls (test_submit), destroy() waking a lone waiter with
-// nothing in flight (test_context_lifecycle), and a fork() after the completion was
-// already in the ring (test_fork).
+// (test_context_lifecycle), a ring full of never-completing polls (test_submit), destroy()
+// waking a lone waiter with nothing in flight (test_context_lifecycle), and a fork() after
+// the completion was already in the ring (test_fork).
 #include <gtest/gtest.h>
 #include <dirent.h>
 #include <sys/mman.h>
@@ -30,21 +29,6 @@ namespace {
 using namespace aiotest;
 
 // ---- helpers ---------------------------------------------------------------------------------
-
-// aio-nr back at `start` within 10 s; if not while other processes visibly hold contexts,
-// the comparison is not meaningful (reported, not failed) — see test_soak.cpp.
-::testing::AssertionResult aio_nr_back_to(long long start) {
-  for (int i = 0; i < 1000; ++i) {
-    if (aio_nr() == start) return ::testing::AssertionSuccess();
-    std::this_thread::sleep_for(10ms);
-  }
-  if (const std::string others = other_aio_users(); !others.empty()) {
-    std::printf("note: aio-nr %lld != %lld while pids %s hold AIO contexts: not compared\n", aio_nr(), start,
-                others.c_str());
-    return ::testing::AssertionSuccess();
-  }
-  return ::testing::AssertionFailure() << "aio-nr " << aio_nr() << " did not return to " << start;
-}
 
 int wait_child(pid_t pid) {
   int status = 0;
@@ -114,99 +98,7 @@ Fd make_direct_file(const TempDir& dir, const char* name, std::size_t chunks, st
 }
 
 
-// ---- 1. the quota exhausted by many modest contexts ------------------------------------------
-
-// Contexts of a modest size are created until io_setup refuses with EAGAIN; the remainder
-// of the quota is then taken with ever smaller ones down to io_setup(1), so aio-nr reaches
-// aio-max-nr exactly. Kernel behaviour pinned: io_setup charges what it was asked for and
-// refuses with EAGAIN (never ENOMEM or a partial context) when aio-nr + n > aio-max-nr; the
-// contexts already created keep working; io_destroy gives every slot back.
-TEST(LimitsStress, ManyContextsExhaustAioMaxNrWithEagainAndEverythingIsReleased) {
-  constexpr unsigned kSize = 512;
-  const long long max_nr = aio_max_nr();
-  const long long start_nr = aio_nr();
-  ASSERT_GT(max_nr, 0);
-  ASSERT_GE(start_nr, 0);
-  if (max_nr > (1LL << 20)) GTEST_SKIP() << "aio-max-nr " << max_nr << " is too large to exhaust in a test";
-  if (max_nr - start_nr < 4 * kSize) GTEST_SKIP() << "quota already nearly exhausted by others";
-  const long long maps_before = aio_mappings();
-
-  TempDir dir;
-  Fd fd = dir.make_file("f", "still-usable");
-  ASSERT_TRUE(fd.ok());
-
-  std::vector<aio::Context> hold;
-  hold.reserve(static_cast<std::size_t>(max_nr / kSize) + 64);
-  std::uint64_t charged = 0;
-  std::error_code first_refusal;
-  for (long long i = 0; i <= max_nr / kSize + 1; ++i) {
-    auto c = aio::Context::create(kSize, aio::ReapMode::automatic);
-    if (!c) {
-      first_refusal = c.error();
-      break;
-    }
-    charged += aio::aio_nr_charge(kSize);
-    hold.push_back(std::move(*c));
-  }
-  const std::size_t modest = hold.size();
-  // The rest, with smaller and smaller contexts, down to a single event.
-  for (unsigned n = kSize / 2; n >= 1; n /= 2) {
-    for (;;) {
-      auto c = aio::Context::create(n, aio::ReapMode::syscall);
-      if (!c) break;
-      charged += n;
-      hold.push_back(std::move(*c));
-    }
-  }
-  auto one = aio::Context::create(1);
-  const std::error_code last_refusal = one ? std::error_code{} : one.error();
-  const long long full_nr = aio_nr();
-  const long long maps_full = aio_mappings();
-
-  // A context created before the quota ran out still submits and reaps.
-  std::string buf(12, '\0');
-  iocb cb = aio::make_pread(fd.get(), bytes(buf), 0);
-  const bool usable = !hold.empty() && submit_one(hold.front(), cb).value_or(0) == 1 &&
-                      reap(hold.front(), 1).size() == 1 && buf == "still-usable";
-
-  // Release everything: four threads io_destroy() a quarter each (every io_destroy waits
-  // for an RCU grace period, ~30 ms; the quota itself is given back as each one starts).
-  const std::size_t held = hold.size();
-  const auto t0 = Clock::now();
-  std::atomic<std::size_t> destroy_errors{0};
-  {
-    std::vector<std::thread> killers;
-    for (std::size_t t = 0; t < 4; ++t) {
-      killers.emplace_back([&, t] {
-        for (std::size_t i = t; i < hold.size(); i += 4)
-          if (!hold[i].destroy()) ++destroy_errors;
-      });
-    }
-    for (auto& k : killers) k.join();
-  }
-  hold.clear();
-  const double destroy_s = std::chrono::duration<double>(Clock::now() - t0).count();
-  std::printf("limits: %zu contexts of %u then %zu smaller ones took aio-nr %lld -> %lld (aio-max-nr %lld, "
-              "%llu charged by this test); destroying them took %.2f s\n",
-              modest, kSize, held - modest, start_nr, full_nr, max_nr, static_cast<unsigned long long>(charged),
-              destroy_s);
-
-  EXPECT_EQ(first_refusal, std::errc::resource_unavailable_try_again) << first_refusal.message();
-  EXPECT_GT(modest, 0u);
-  EXPECT_FALSE(one) << "io_setup(1) succeeded with the quota exhausted";
-  EXPECT_EQ(last_refusal, std::errc::resource_unavailable_try_again) << last_refusal.message();
-  EXPECT_EQ(full_nr, max_nr) << "quota not exactly exhausted";
-  EXPECT_EQ(maps_full - maps_before, static_cast<long long>(held)) << "one ring mapping per context";
-  EXPECT_TRUE(usable) << "a live context stopped working when the quota ran out";
-  EXPECT_EQ(destroy_errors.load(), 0u);
-  EXPECT_EQ(aio_mappings(), maps_before);
-  EXPECT_TRUE(aio_nr_back_to(start_nr));
-  // And the quota really is free again: a modest context can be had.
-  auto again = aio::Context::create(kSize);
-  EXPECT_TRUE(again) << again.error().message();
-}
-
-// ---- 2. a ring full of completions nobody reaped ---------------------------------------------
+// ---- 1. a ring full of completions nobody reaped ---------------------------------------------
 
 // io_setup(1) gives a 127-slot ring (with 4 slots per possible CPU, doubled, as the floor:
 // more on machines with over 8 CPUs). Buffered reads of page-cached data complete inside
@@ -318,7 +210,7 @@ TEST(LimitsStress, RingFullOfUnreapedCompletionsRecoversAfterIoGetevents) {
   ring_full_recovers(aio::ReapMode::syscall);
 }
 
-// ---- 3. destroy() while other threads wait, with requests in flight --------------------------
+// ---- 2. destroy() while other threads wait, with requests in flight --------------------------
 
 // Three threads wait with no timeout (getevents, pgetevents, wait_for) while polls on empty
 // pipes are in flight; destroy() from this thread. Kernel behaviour pinned (fs/aio.c):
@@ -396,7 +288,7 @@ TEST(LimitsStress, DestroyWakesEveryWaiterAndCancelsInFlightPollsSyscall) {
   destroy_with_waiters(aio::ReapMode::syscall);
 }
 
-// ---- 4. destroy() with file I/O in flight ----------------------------------------------------
+// ---- 3. destroy() with file I/O in flight ----------------------------------------------------
 
 // O_DIRECT reads and writes of 1 MiB chunks go to the device and take a while; destroy() is
 // called straight after submitting them. Kernel behaviour pinned: io_destroy waits until
@@ -459,7 +351,7 @@ TEST(LimitsStress, DestroyWithDirectIoInFlightReturnsOnlyAfterItCompleted) {
   EXPECT_TRUE(all_bytes(std::span<const std::byte>(wbuf.data(), kWrites * kChunk), std::byte{0x5A}));
 }
 
-// ---- 5. fork() with I/O in flight in the parent ----------------------------------------------
+// ---- 4. fork() with I/O in flight in the parent ----------------------------------------------
 
 // The parent forks while O_DIRECT reads and a poll are in flight. The child finds the
 // inherited Context unusable (invalid_argument, no syscall, ready() == 0), scribbles over

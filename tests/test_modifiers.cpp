@@ -5,6 +5,8 @@
 #include <sys/wait.h>
 
 #include <cstdlib>
+#include <type_traits>
+#include <utility>
 
 #include "test_util.hpp"
 
@@ -49,6 +51,68 @@ TEST_F(Modifiers, UserPtrRoundTripsThroughTheKernel) {
   ASSERT_EQ(back, &op);
   EXPECT_EQ(back->tag, 42);
   EXPECT_EQ(back->buf, pattern(4096).substr(16, 16));
+}
+
+// What user_ptr() and user_fn() give back, and what they refuse.
+struct Tag {
+  int value = 0;
+};
+static_assert(std::is_same_v<decltype(aio::user_ptr<const Tag>(std::declval<const io_event&>())), const Tag*>);
+static_assert(std::is_same_v<decltype(aio::user_ptr<const Tag>(std::declval<const iocb&>())), const Tag*>);
+static_assert(std::is_same_v<decltype(aio::user_ptr<void>(std::declval<const io_event&>())), void*>);
+static_assert(std::is_same_v<decltype(aio::user_fn<int(int)>(std::declval<const io_event&>())), int (*)(int)>);
+static_assert(std::is_same_v<decltype(aio::user_fn<void() noexcept>(std::declval<const iocb&>())), void (*)() noexcept>);
+template <class T>
+concept user_ptr_of = requires(const io_event& ev) { aio::user_ptr<T>(ev); };
+template <class F>
+concept user_fn_of = requires(const io_event& ev) { aio::user_fn<F>(ev); };
+template <class P>
+concept fn_storable = requires(iocb& cb, P p) { aio::set_user_fn(cb, p); };
+template <class P>
+concept ptr_storable = requires(iocb& cb, P p) { aio::set_user_ptr(cb, p); };
+static_assert(user_ptr_of<Tag> && user_ptr_of<const Tag> && !user_ptr_of<void(int)>);
+static_assert(user_fn_of<void(int)> && !user_fn_of<Tag> && !user_fn_of<void (*)(int)>);
+static_assert(fn_storable<void (*)(int)> && fn_storable<int (*)() noexcept> && !fn_storable<Tag*> && !fn_storable<void*>);
+static_assert(ptr_storable<const Tag*> && ptr_storable<Tag*> && !ptr_storable<void (*)(int)>);
+
+TEST_F(Modifiers, ConstUserPtrComesBackConstFromTheEventAndTheRequest) {
+  const Tag tag{7};
+  std::string buf(8, '\0');
+  iocb cb = aio::make_pread(fd.get(), buf, 0);
+  aio::set_user_ptr(cb, &tag);
+  EXPECT_EQ(aio::user_ptr<const Tag>(cb), &tag);
+  EXPECT_EQ(aio::user_data(cb), reinterpret_cast<std::uintptr_t>(&tag));
+  const io_event ev = run(cb);
+  const Tag* back = aio::user_ptr<const Tag>(ev);
+  ASSERT_EQ(back, &tag);
+  EXPECT_EQ(back->value, 7);
+  EXPECT_EQ(aio::user_ptr<const Tag>(*aio::request_of(ev)), &tag);
+  EXPECT_EQ(aio::user_data(cb), aio::user_data(ev));
+}
+
+int g_calls = 0;
+void count_bytes(const io_event& ev) noexcept { g_calls += static_cast<int>(ev.res); }
+int twice(int x) { return 2 * x; }
+
+TEST_F(Modifiers, FunctionPointerRoundTripsThroughTheKernelWithoutCasts) {
+  std::string buf(5, '\0');
+  iocb cb = aio::make_pread(fd.get(), buf, 0);
+  aio::set_user_fn(cb, &count_bytes);
+  EXPECT_EQ(aio::user_fn<void(const io_event&) noexcept>(cb), &count_bytes);
+  g_calls = 0;
+  const io_event ev = run(cb);
+  auto* fn = aio::user_fn<void(const io_event&) noexcept>(ev);
+  ASSERT_EQ(fn, &count_bytes);
+  fn(ev);
+  EXPECT_EQ(g_calls, 5);
+
+  // A function name decays; a capture-less lambda needs a unary + or F named.
+  aio::set_user_fn(cb, twice);
+  EXPECT_EQ(aio::user_fn<int(int)>(cb)(21), 42);
+  aio::set_user_fn(cb, +[](int x) { return x + 1; });
+  EXPECT_EQ(aio::user_fn<int(int)>(cb)(1), 2);
+  aio::set_user_fn<int(int)>(cb, [](int x) { return x - 1; });
+  EXPECT_EQ(aio::user_fn<int(int)>(cb)(1), 0);
 }
 
 TEST_F(Modifiers, RequestOfIdentifiesEachRequestOfABatch) {

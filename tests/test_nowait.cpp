@@ -1,8 +1,18 @@
 // RWF_NOWAIT helpers (include/aio/nowait.hpp): would_block() and without_nowait(),
 // against the real kernel on ext4 (/tmp) and tmpfs (/dev/shm).
+#include <aio/nowait.hpp>  // first: the header must stand alone
+
+namespace nowait_alone {
+[[maybe_unused]] inline bool header_stands_alone(iocb cb) noexcept {
+  aio::set_rw_flags(cb, aio::Rwf::nowait);
+  return aio::is_nowait(cb) && !aio::is_nowait(aio::without_nowait(cb));
+}
+}  // namespace nowait_alone
+
 #include <gtest/gtest.h>
 
 #include <array>
+#include <string_view>
 
 #include "test_util.hpp"
 
@@ -37,16 +47,24 @@ TEST(Nowait, Classification) {
   poll.aio_rw_flags = RWF_NOWAIT;
   EXPECT_FALSE(aio::is_nowait(poll));
 
-  // without_nowait clears only RWF_NOWAIT, including flags newer than aio::Rwf.
+  // without_nowait clears only RWF_NOWAIT, including bits newer than aio::Rwf (0x200).
   aio::set_user_data(cb, 77);
   aio::set_priority(cb, aio::IoprioClass::best_effort, 3);
-  cb.aio_rw_flags |= 0x40;
+  cb.aio_rw_flags |= 0x200;
   const iocb again = aio::without_nowait(cb);
-  EXPECT_EQ(again.aio_rw_flags, RWF_HIPRI | 0x40);
+  EXPECT_EQ(again.aio_rw_flags, RWF_HIPRI | 0x200);
   iocb expect = cb;
-  expect.aio_rw_flags = RWF_HIPRI | 0x40;
+  expect.aio_rw_flags = RWF_HIPRI | 0x200;
   EXPECT_EQ(std::memcmp(&again, &expect, sizeof again), 0);
   EXPECT_FALSE(aio::is_nowait(again));
+
+  // ... and keeps the newer typed flags.
+  const aio::Rwf newer = aio::Rwf::noappend | aio::Rwf::atomic | aio::Rwf::dontcache | aio::Rwf::nosignal;
+  iocb w = aio::make_pwrite(3, std::string_view("x"), 0);
+  aio::set_rw_flags(w, newer | aio::Rwf::nowait);
+  EXPECT_TRUE(aio::is_nowait(w));
+  EXPECT_EQ(aio::rw_flags(aio::without_nowait(w)), newer);
+  static_assert(aio::without_nowait(iocb{}).aio_rw_flags == 0);  // constexpr
 }
 
 TEST(Nowait, UncachedReadOnExt4WouldBlockThenSucceedsWithoutNowait) {

@@ -1,48 +1,29 @@
 // aio::Observer attached to a Context, against the real kernel.
-#include <fcntl.h>
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
-
-#include <aio/aio.hpp>
 #include <gtest/gtest.h>
 
 #include <array>
 #include <vector>
 
+#include "test_util.hpp"
+
 namespace {
 
-struct Fd {
-  explicit Fd(int f) : fd(f) {}
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int fd;
-};
+using namespace aiotest;
 
-// n polls on an always-readable eventfd: they complete inside io_submit.
-std::size_t submit_polls(aio::Context& ctx, int fd, std::vector<iocb>& cbs, std::size_t n) {
-  cbs.assign(n, iocb{});
-  std::vector<iocb*> ptrs;
-  for (auto& cb : cbs) {
-    cb = aio::make_poll(fd, POLLIN);
-    ptrs.push_back(&cb);
-  }
-  auto r = ctx.submit(ptrs);
-  return r ? *r : 0;
+// Submits `r` in one io_submit; returns how many the kernel took.
+std::size_t submit(aio::Context& ctx, const Requests& r) {
+  auto n = ctx.submit(r.batch());
+  return n ? *n : 0;
 }
 
 TEST(Observer, CountsSyscallsEventsAndBatches) {
-  Fd efd(::eventfd(1, 0));
   aio::Observer obs;
   auto ctx = aio::Context::create(64, aio::ReapMode::automatic, &obs);
   ASSERT_TRUE(ctx);
   EXPECT_EQ(obs.syscalls(aio::Syscall::setup), 1u);
-  std::vector<iocb> a, b;
-  ASSERT_EQ(submit_polls(*ctx, efd.fd, a, 1), 1u);
-  ASSERT_EQ(submit_polls(*ctx, efd.fd, b, 5), 5u);
+  const Requests a = Requests::ready_polls(1), b = Requests::ready_polls(5);
+  ASSERT_EQ(submit(*ctx, a), 1u);
+  ASSERT_EQ(submit(*ctx, b), 5u);
   EXPECT_EQ(obs.syscalls(aio::Syscall::submit), 2u);
   EXPECT_EQ(obs.requests_submitted(), 6u);
   EXPECT_EQ(obs.batch_histogram(0), 1u);  // batch of 1
@@ -63,14 +44,13 @@ TEST(Observer, CountsSyscallsEventsAndBatches) {
 }
 
 TEST(Observer, SyscallPathCountsEventsBySyscall) {
-  Fd efd(::eventfd(1, 0));
   aio::Observer obs;
   auto ctx = aio::Context::create(8, aio::ReapMode::syscall);
   ASSERT_TRUE(ctx);
   ctx->set_observer(&obs);
   EXPECT_EQ(ctx->observer(), &obs);
-  std::vector<iocb> cbs;
-  ASSERT_EQ(submit_polls(*ctx, efd.fd, cbs, 3), 3u);
+  const Requests r = Requests::ready_polls(3);
+  ASSERT_EQ(submit(*ctx, r), 3u);
   std::array<io_event, 8> ev{};
   ASSERT_TRUE(ctx->getevents(3, ev));
   EXPECT_EQ(obs.events_via_syscall(), 3u);
@@ -88,12 +68,10 @@ TEST(Observer, ErrorsAreCountedByErrnoButAcceptedCancelIsNot) {
   ASSERT_FALSE(r);
   EXPECT_EQ(obs.errors(EBADF), 1u);
 
-  int p[2];
-  ASSERT_EQ(::pipe(p), 0);
-  Fd rd(p[0]), wr(p[1]);
-  iocb poll = aio::make_poll(rd.fd, POLLIN);
-  iocb* plist[] = {&poll};
-  ASSERT_TRUE(ctx->submit(plist));
+  Pipe p;
+  ASSERT_TRUE(p.ok());
+  iocb poll = aio::make_poll(p.rd.get(), POLLIN);
+  ASSERT_TRUE(submit_one(*ctx, poll));
   ASSERT_TRUE(ctx->cancel(poll));  // kernel: -EINPROGRESS = accepted
   EXPECT_EQ(obs.errors(EINPROGRESS), 0u);
   std::array<io_event, 1> ev{};
@@ -164,18 +142,16 @@ TEST(Observer, TopCallsFindTheMostRepeatedTuple) {
 }
 
 TEST(Observer, LatencyIsMeasuredPerRequestFromSubmitToReap) {
-  int p[2];
-  ASSERT_EQ(::pipe(p), 0);
-  Fd rd(p[0]), wr(p[1]);
+  Pipe p;
+  ASSERT_TRUE(p.ok());
   aio::Observer obs(64);
   ASSERT_TRUE(obs.latency_tracking());
   auto ctx = aio::Context::create(16, aio::ReapMode::automatic, &obs);
   ASSERT_TRUE(ctx);
-  iocb poll = aio::make_poll(rd.fd, POLLIN);
-  iocb* list[] = {&poll};
-  ASSERT_TRUE(ctx->submit(list));
+  iocb poll = aio::make_poll(p.rd.get(), POLLIN);
+  ASSERT_TRUE(submit_one(*ctx, poll));
   ::usleep(20'000);  // the poll stays pending >= 20 ms
-  ASSERT_EQ(::write(wr.fd, "x", 1), 1);
+  ASSERT_EQ(::write(p.wr.get(), "x", 1), 1);
   std::array<io_event, 1> ev{};
   ASSERT_TRUE(ctx->getevents(1, ev, std::chrono::seconds(5)));
   const auto lat = obs.latency();
@@ -188,15 +164,14 @@ TEST(Observer, LatencyIsMeasuredPerRequestFromSubmitToReap) {
 }
 
 TEST(Observer, DetachedObserverSeesNothingAndResetZeroes) {
-  Fd efd(::eventfd(1, 0));
   aio::Observer obs;
   auto ctx = aio::Context::create(8, aio::ReapMode::automatic, &obs);
   ASSERT_TRUE(ctx);
   obs.reset();
   EXPECT_EQ(obs.total_syscalls(), 0u);
   ctx->set_observer(nullptr);
-  std::vector<iocb> cbs;
-  ASSERT_EQ(submit_polls(*ctx, efd.fd, cbs, 2), 2u);
+  const Requests r = Requests::ready_polls(2);
+  ASSERT_EQ(submit(*ctx, r), 2u);
   std::array<io_event, 2> ev{};
   ASSERT_TRUE(ctx->getevents(2, ev));
   EXPECT_EQ(obs.total_syscalls(), 0u);

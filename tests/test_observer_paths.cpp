@@ -1,4 +1,5 @@
-// aio::Observer's bookkeeping driven directly (the recording calls are public): the edges a
+// aio::Observer's bookkeeping driven directly (through the library's private recording
+// entry points, src/observer_access.hpp): the edges a
 // Context in normal use rarely reaches — errno out of range, a full tuple table, a full
 // latency table, hash collisions, tombstones, tiny latencies, a latency table that cannot
 // be allocated, summary() with every kind of line.
@@ -12,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "observer_access.hpp"
+
 // The sanitizers' allocators abort on an impossible allocation unless told to answer
 // nullptr like the real one (NoLatencyTableRecordsNothing asks for 2^47 bytes on purpose).
 // Hooks the runtimes call at start-up; plain unused functions without a sanitizer.
@@ -19,6 +22,8 @@ extern "C" const char* __asan_default_options() { return "allocator_may_return_n
 extern "C" const char* __tsan_default_options() { return "allocator_may_return_null=1"; }
 
 namespace {
+
+using Rec = aio::detail::ObserverAccess;
 
 aio::SyscallInfo info(aio::Syscall call, long nr, long min_nr, long long timeout_ns, bool sigmask, long result) {
   return aio::SyscallInfo{call, 1, nr, min_nr, timeout_ns, sigmask, result, {}};
@@ -36,10 +41,10 @@ TEST(ObserverPaths, SyscallNamesIncludingAnUnknownOne) {
 
 TEST(ObserverPaths, ErrorsOutOfRangeAndCancelAccepted) {
   aio::Observer obs;
-  obs.on_syscall(info(aio::Syscall::cancel, 0, 0, -1, false, -EINPROGRESS));  // accepted: no error
-  obs.on_syscall(info(aio::Syscall::cancel, 0, 0, -1, false, -EINVAL));
-  obs.on_syscall(info(aio::Syscall::getevents, 1, 1, -1, false, -500));  // beyond errno_slots
-  obs.on_syscall(info(aio::Syscall::submit, 0, 0, -1, false, 0));  // empty batch: no bucket
+  Rec::syscall(obs, info(aio::Syscall::cancel, 0, 0, -1, false, -EINPROGRESS));  // accepted: no error
+  Rec::syscall(obs, info(aio::Syscall::cancel, 0, 0, -1, false, -EINVAL));
+  Rec::syscall(obs, info(aio::Syscall::getevents, 1, 1, -1, false, -500));  // beyond errno_slots
+  Rec::syscall(obs, info(aio::Syscall::submit, 0, 0, -1, false, 0));  // empty batch: no bucket
   EXPECT_EQ(obs.errors(EINPROGRESS), 0U);
   EXPECT_EQ(obs.errors(EINVAL), 1U);
   EXPECT_EQ(obs.errors(0), 1U) << "larger errnos are counted under 0";
@@ -63,7 +68,7 @@ TEST(ObserverPaths, TupleTableOverflowAndTopCallsIntoASmallArray) {
   aio::Observer obs;
   // 64 slots; 100 distinct tuples (different nr) overflow it.
   for (long nr = 1; nr <= 100; ++nr) {
-    for (long k = 0; k < nr % 7 + 1; ++k) obs.on_syscall(info(aio::Syscall::submit, nr, 0, -1, false, nr));
+    for (long k = 0; k < nr % 7 + 1; ++k) Rec::syscall(obs, info(aio::Syscall::submit, nr, 0, -1, false, nr));
   }
   std::array<aio::CallCount, 3> top{};
   const std::size_t n = obs.top_calls(top);
@@ -78,17 +83,17 @@ TEST(ObserverPaths, TupleTableOverflowAndTopCallsIntoASmallArray) {
 
 TEST(ObserverPaths, SummaryShowsEveryKindOfLine) {
   aio::Observer obs(4);
-  obs.on_syscall(info(aio::Syscall::getevents, 4, 1, -1, false, 1));
-  obs.on_syscall(info(aio::Syscall::getevents, 4, 1, -1, false, 1));
-  obs.on_syscall(info(aio::Syscall::pgetevents, 4, 1, 1000, true, 0));
-  obs.on_syscall(info(aio::Syscall::submit, 3, 0, -1, false, 3));
-  obs.on_syscall(info(aio::Syscall::setup, 8, 0, -1, false, -EAGAIN));
+  Rec::syscall(obs, info(aio::Syscall::getevents, 4, 1, -1, false, 1));
+  Rec::syscall(obs, info(aio::Syscall::getevents, 4, 1, -1, false, 1));
+  Rec::syscall(obs, info(aio::Syscall::pgetevents, 4, 1, 1000, true, 0));
+  Rec::syscall(obs, info(aio::Syscall::submit, 3, 0, -1, false, 3));
+  Rec::syscall(obs, info(aio::Syscall::setup, 8, 0, -1, false, -EAGAIN));
   iocb cb{};
   iocb* list[1] = {&cb};
-  obs.on_submitted(list, 1000);
+  Rec::submitted(obs, list, 1000);
   io_event ev{};
   ev.obj = reinterpret_cast<std::uintptr_t>(&cb);
-  obs.on_reaped(std::span<const io_event>(&ev, 1), false, 1003);  // 3 ns
+  Rec::reaped(obs, std::span<const io_event>(&ev, 1), false, 1003);  // 3 ns
   const std::string s = obs.summary();
   EXPECT_NE(s.find("io_getevents(nr=4, min_nr=1, timeout=none)"), std::string::npos) << s;
   EXPECT_NE(s.find("io_pgetevents(nr=4, min_nr=1, timeout=1000ns, sigmask)"), std::string::npos) << s;
@@ -107,15 +112,15 @@ TEST(ObserverPaths, LatencyTableFullCollisionsAndTombstones) {
   std::vector<iocb> cbs(20);
   std::vector<iocb*> list;
   for (auto& cb : cbs) list.push_back(&cb);
-  obs.on_submitted(std::span<iocb* const>(list.data(), 16), 100);  // fills the table
-  obs.on_submitted(std::span<iocb* const>(list.data() + 16, 4), 100);  // no room: untracked
+  Rec::submitted(obs, std::span<iocb* const>(list.data(), 16), 100);  // fills the table
+  Rec::submitted(obs, std::span<iocb* const>(list.data() + 16, 4), 100);  // no room: untracked
   EXPECT_EQ(obs.latency().untracked, 4U);
 
   // Reap them in reverse order (probes walk past other keys), the untracked ones too
   // (their probe finds no key and gives up after a full round).
   std::vector<io_event> evs(20);
   for (std::size_t i = 0; i < 20; ++i) evs[i].obj = reinterpret_cast<std::uintptr_t>(list[19 - i]);
-  obs.on_reaped(evs, true, 5000);
+  Rec::reaped(obs, evs, true, 5000);
   aio::LatencySummary lat = obs.latency();
   EXPECT_EQ(lat.count, 16U);
   EXPECT_EQ(lat.max.count(), 4900);
@@ -123,8 +128,8 @@ TEST(ObserverPaths, LatencyTableFullCollisionsAndTombstones) {
 
   // Every slot is a tombstone now: a new submission reuses one; a smaller latency does not
   // move the maximum.
-  obs.on_submitted(std::span<iocb* const>(list.data(), 1), 6000);
-  obs.on_reaped(std::span<const io_event>(&evs[19], 1), false, 6010);
+  Rec::submitted(obs, std::span<iocb* const>(list.data(), 1), 6000);
+  Rec::reaped(obs, std::span<const io_event>(&evs[19], 1), false, 6010);
   lat = obs.latency();
   EXPECT_EQ(lat.count, 17U);
   EXPECT_EQ(lat.max.count(), 4900);
@@ -133,10 +138,10 @@ TEST(ObserverPaths, LatencyTableFullCollisionsAndTombstones) {
   aio::Observer fresh(1);
   iocb other{};
   iocb* one[1] = {&other};
-  fresh.on_submitted(one, 0);
+  Rec::submitted(fresh, one, 0);
   io_event stranger{};
   stranger.obj = 12345;
-  fresh.on_reaped(std::span<const io_event>(&stranger, 1), false, 10);
+  Rec::reaped(fresh, std::span<const io_event>(&stranger, 1), false, 10);
   EXPECT_EQ(fresh.latency().count, 0U);
 }
 
@@ -144,10 +149,10 @@ TEST(ObserverPaths, NoLatencyTableRecordsNothing) {
   aio::Observer off;  // capacity 0
   iocb cb{};
   iocb* list[1] = {&cb};
-  off.on_submitted(list, 1);
+  Rec::submitted(off, list, 1);
   io_event ev{};
   ev.obj = reinterpret_cast<std::uintptr_t>(&cb);
-  off.on_reaped(std::span<const io_event>(&ev, 1), false, 2);
+  Rec::reaped(off, std::span<const io_event>(&ev, 1), false, 2);
   EXPECT_EQ(off.latency().count, 0U);
   EXPECT_EQ(off.events_via_syscall(), 1U);
 

@@ -4,210 +4,184 @@
 // Kernel behaviour relied on: a buffered read of page-cached data and a poll on a readable
 // eventfd complete inside io_submit, so their events are in the ring when submit returns;
 // the ring's head is "written to by userland or under ring_lock" (fs/aio.c).
-#include <fcntl.h>
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <aio/aio.hpp>
 #include <gtest/gtest.h>
 
 #include <array>
 #include <atomic>
 #include <chrono>
-#include <cstdlib>
 #include <set>
-#include <string>
 #include <thread>
 #include <vector>
 
-#include "syscall_testing.hpp"
+#include "fi_hook.hpp"
+#include "test_util.hpp"
 
 namespace {
 
+using namespace aiotest;
 using aio::sys::Call;
 
-struct SyscallCounter {
-  SyscallCounter() { aio::sys::testing::set_hook(&hook, this); }
-  ~SyscallCounter() { aio::sys::testing::set_hook(nullptr, nullptr); }
-  SyscallCounter(const SyscallCounter&) = delete;
-  SyscallCounter& operator=(const SyscallCounter&) = delete;
-  static long hook(aio::sys::testing::Args& a, void* self) {
-    static_cast<SyscallCounter*>(self)->count[static_cast<std::size_t>(a.call)].fetch_add(1);
-    return aio::sys::testing::passthrough(a);
+// The reaps a Recorder saw.
+std::size_t reaps(const Recorder& rec) { return rec.count(Call::getevents) + rec.count(Call::pgetevents); }
+
+// The tests that need the userspace path: skipped where it is off (valgrind, AIOPP_REAP).
+class RingPath : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto probe = aio::Context::create(1);
+    ASSERT_TRUE(probe) << probe.error().message();
+    if (!probe->ring_reaping()) GTEST_SKIP() << "ring reaping disabled here (valgrind or AIOPP_REAP)";
   }
-  int of(Call c) const { return count[static_cast<std::size_t>(c)].load(); }
-  int reaps() const { return of(Call::getevents) + of(Call::pgetevents); }
-  std::array<std::atomic<int>, 6> count{};
+  static aio::Context make(unsigned n) {
+    auto c = aio::Context::create(n);
+    EXPECT_TRUE(c) << c.error().message();
+    return c ? std::move(*c) : aio::Context{};
+  }
 };
 
-// An always-readable eventfd: a POLLIN poll on it completes inside io_submit.
-struct ReadableEventfd {
-  ReadableEventfd() : fd(::eventfd(1, EFD_CLOEXEC)) {}
-  ~ReadableEventfd() { ::close(fd); }
-  ReadableEventfd(const ReadableEventfd&) = delete;
-  ReadableEventfd& operator=(const ReadableEventfd&) = delete;
-  int fd;
-};
+TEST_F(RingPath, ReadyEventsAreReapedWithoutASyscall) {
+  aio::Context ctx = make(64);
+  const Requests r = Requests::ready_polls(16, 100);
+  ASSERT_TRUE(r.submit_to(ctx));
+  EXPECT_EQ(ctx.ready(), 16u);
 
-// Submits n polls on a readable eventfd, with user data first, first+1, ...
-void submit_ready_polls(aio::Context& ctx, int fd, std::size_t n, std::uint64_t first,
-                        std::vector<iocb>& cbs) {
-  cbs.resize(n);
-  std::vector<iocb*> ptrs(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    cbs[i] = aio::make_poll(fd, POLLIN);
-    aio::set_user_data(cbs[i], first + i);
-    ptrs[i] = &cbs[i];
-  }
-  std::size_t done = 0;
-  while (done < n) {
-    auto r = ctx.submit(std::span(ptrs).subspan(done));
-    ASSERT_TRUE(r) << r.error().message();
-    done += *r;
-  }
-}
-
-TEST(RingPath, ReadyEventsAreReapedWithoutASyscall) {
-  ReadableEventfd efd;
-  auto ctx = aio::Context::create(64);
-  ASSERT_TRUE(ctx) << ctx.error().message();
-  if (!ctx->ring_reaping()) GTEST_SKIP() << "ring reaping disabled here (valgrind or AIOPP_REAP)";
-  std::vector<iocb> cbs;
-  submit_ready_polls(*ctx, efd.fd, 16, 100, cbs);
-  EXPECT_EQ(ctx->ready(), 16u);
-
-  SyscallCounter calls;
+  Recorder rec;
   std::array<io_event, 16> ev{};
-  auto n = ctx->getevents(16, ev);
+  auto n = ctx.getevents(16, ev);
   ASSERT_TRUE(n) << n.error().message();
   EXPECT_EQ(*n, 16u);
-  EXPECT_EQ(calls.reaps(), 0) << "16 ready events must come from the ring";
+  EXPECT_EQ(reaps(rec), 0u) << "16 ready events must come from the ring";
   for (std::size_t i = 0; i < 16; ++i) {
     EXPECT_EQ(aio::user_data(ev[i]), 100 + i);
-    EXPECT_EQ(aio::request_of(ev[i]), &cbs[i]);
+    EXPECT_EQ(aio::request_of(ev[i]), &r.cbs[i]);
     auto res = aio::result(ev[i]);
     ASSERT_TRUE(res);
     EXPECT_NE(*res & POLLIN, 0u);
   }
-  EXPECT_EQ(ctx->ready(), 0u);
+  EXPECT_EQ(ctx.ready(), 0u);
 }
 
-TEST(RingPath, PgeteventsWithReadyEventsSkipsTheSyscallToo) {
-  ReadableEventfd efd;
-  auto ctx = aio::Context::create(8);
-  ASSERT_TRUE(ctx);
-  if (!ctx->ring_reaping()) GTEST_SKIP() << "ring reaping disabled here";
-  std::vector<iocb> cbs;
-  submit_ready_polls(*ctx, efd.fd, 3, 0, cbs);
-  SyscallCounter calls;
+// pgetevents() without a mask answers from the ring like getevents(); with one it is
+// io_pgetevents' own call (the kernel installs the mask before it looks at the ring; the
+// signal side of that is in test_pgetevents_mask).
+TEST_F(RingPath, PgeteventsAnswersFromTheRingOnlyWithoutAMask) {
+  aio::Context ctx = make(8);
+  const Requests r = Requests::ready_polls(3);
+  ASSERT_TRUE(r.submit_to(ctx));
+  Recorder rec;
+  std::array<io_event, 8> ev{};
+  auto n = ctx.pgetevents(2, std::span(ev).first(2), std::chrono::seconds(5), nullptr);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 2u);
+  EXPECT_EQ(reaps(rec), 0u);
   sigset_t mask;
   sigemptyset(&mask);
-  std::array<io_event, 8> ev{};
-  auto n = ctx->pgetevents(2, ev, std::chrono::seconds(5), &mask);
+  n = ctx.pgetevents(1, ev, std::chrono::seconds(5), &mask);
   ASSERT_TRUE(n);
-  EXPECT_EQ(*n, 3u);
-  EXPECT_EQ(calls.reaps(), 0);
+  EXPECT_EQ(*n, 1u);
+  EXPECT_EQ(rec.count(Call::pgetevents), 1u);
 }
 
-TEST(RingPath, ZeroTimeoutPollsTheRingEvenBelowMinNr) {
-  ReadableEventfd efd;
-  auto ctx = aio::Context::create(8);
-  ASSERT_TRUE(ctx);
-  if (!ctx->ring_reaping()) GTEST_SKIP() << "ring reaping disabled here";
-  std::vector<iocb> cbs;
-  submit_ready_polls(*ctx, efd.fd, 2, 0, cbs);
-  SyscallCounter calls;
+TEST_F(RingPath, ZeroTimeoutPollsTheRingEvenBelowMinNr) {
+  aio::Context ctx = make(8);
+  const Requests r = Requests::ready_polls(2);
+  ASSERT_TRUE(r.submit_to(ctx));
+  Recorder rec;
   std::array<io_event, 8> ev{};
   // Like the kernel with a zero timeout: whatever is there, even fewer than min_nr.
-  auto n = ctx->getevents(5, ev, std::chrono::nanoseconds(0));
+  auto n = ctx.getevents(5, ev, std::chrono::nanoseconds(0));
   ASSERT_TRUE(n);
   EXPECT_EQ(*n, 2u);
-  n = ctx->getevents(1, ev, std::chrono::nanoseconds(0));
+  n = ctx.getevents(1, ev, std::chrono::nanoseconds(0));
   ASSERT_TRUE(n);
   EXPECT_EQ(*n, 0u);
-  EXPECT_EQ(calls.reaps(), 0);
+  EXPECT_EQ(reaps(rec), 0u);
 }
 
-TEST(RingPath, TooFewReadyFallsBackToTheKernelAndLosesNothing) {
-  ReadableEventfd efd;
-  auto ctx = aio::Context::create(8);
-  ASSERT_TRUE(ctx);
-  if (!ctx->ring_reaping()) GTEST_SKIP() << "ring reaping disabled here";
-  std::vector<iocb> cbs;
-  submit_ready_polls(*ctx, efd.fd, 2, 7, cbs);
-  SyscallCounter calls;
+TEST_F(RingPath, TooFewReadyFallsBackToTheKernelAndLosesNothing) {
+  aio::Context ctx = make(8);
+  const Requests r = Requests::ready_polls(2, 7);
+  ASSERT_TRUE(r.submit_to(ctx));
+  Recorder rec;
   std::array<io_event, 8> ev{};
   // 2 ready, 3 wanted: the call must wait in the kernel, which returns the 2 at the timeout.
-  auto n = ctx->getevents(3, ev, std::chrono::milliseconds(20));
+  auto n = ctx.getevents(3, ev, std::chrono::milliseconds(20));
   ASSERT_TRUE(n);
   EXPECT_EQ(*n, 2u);
-  EXPECT_EQ(calls.of(Call::getevents), 1);
+  EXPECT_EQ(rec.count(Call::getevents), 1u);
   EXPECT_EQ(aio::user_data(ev[0]), 7u);
   EXPECT_EQ(aio::user_data(ev[1]), 8u);
 }
 
 // Many more completions than the ring holds, reaped in odd-sized batches: every one comes
 // back exactly once and in order across many wraps of head at ring->nr.
-TEST(RingPath, WrapsAroundTheRingManyTimesInOrder) {
-  ReadableEventfd efd;
-  auto ctx = aio::Context::create(1);  // the kernel makes this 127 slots or so
-  ASSERT_TRUE(ctx);
-  if (!ctx->ring_reaping()) GTEST_SKIP() << "ring reaping disabled here";
-  SyscallCounter calls;
+TEST_F(RingPath, WrapsAroundTheRingManyTimesInOrder) {
+  aio::Context ctx = make(1);  // the kernel makes this 127 slots or so
+  Fd efd = make_eventfd(1);
+  Recorder rec;
   std::uint64_t next_submit = 0;
   std::uint64_t next_reap = 0;
-  std::vector<iocb> cbs;
   std::array<io_event, 13> ev{};
   while (next_reap < 5000) {
-    submit_ready_polls(*ctx, efd.fd, 11, next_submit, cbs);
+    const Requests r = Requests::polls(efd.get(), 11, next_submit);
+    ASSERT_TRUE(r.submit_to(ctx));
     next_submit += 11;
-    auto n = ctx->getevents(1, ev, std::chrono::seconds(5));
+    auto n = ctx.getevents(1, ev, std::chrono::seconds(5));
     ASSERT_TRUE(n);
     for (std::size_t i = 0; i < *n; ++i) ASSERT_EQ(aio::user_data(ev[i]), next_reap++);
     while (next_reap < next_submit) {
-      n = ctx->getevents(1, ev, std::chrono::seconds(5));
+      n = ctx.getevents(1, ev, std::chrono::seconds(5));
       ASSERT_TRUE(n);
       for (std::size_t i = 0; i < *n; ++i) ASSERT_EQ(aio::user_data(ev[i]), next_reap++);
     }
   }
-  EXPECT_EQ(calls.reaps(), 0);
-  EXPECT_EQ(ctx->ready(), 0u);
+  EXPECT_EQ(reaps(rec), 0u);
+  EXPECT_EQ(ctx.ready(), 0u);
 }
 
-TEST(RingPath, SyscallModeAlwaysAsksTheKernel) {
-  ReadableEventfd efd;
+TEST(RingPathOff, SyscallModeAlwaysAsksTheKernel) {
   auto ctx = aio::Context::create(8, aio::ReapMode::syscall);
   ASSERT_TRUE(ctx);
   EXPECT_FALSE(ctx->ring_reaping());
-  std::vector<iocb> cbs;
-  submit_ready_polls(*ctx, efd.fd, 4, 0, cbs);
+  const Requests r = Requests::ready_polls(4);
+  ASSERT_TRUE(r.submit_to(*ctx));
   EXPECT_EQ(ctx->ready(), 4u);  // ready() reads the ring in either mode
-  SyscallCounter calls;
+  Recorder rec;
   std::array<io_event, 8> ev{};
   auto n = ctx->getevents(4, ev);
   ASSERT_TRUE(n);
   EXPECT_EQ(*n, 4u);
-  EXPECT_EQ(calls.of(Call::getevents), 1);
+  EXPECT_EQ(rec.count(Call::getevents), 1u);
 }
 
-TEST(RingPath, EnvironmentCanForceTheSyscallPath) {
-  ASSERT_EQ(::setenv("AIOPP_REAP", "syscall", 1), 0);
-  auto forced = aio::Context::create(8);
-  ASSERT_EQ(::unsetenv("AIOPP_REAP"), 0);
-  ASSERT_TRUE(forced);
-  EXPECT_FALSE(forced->ring_reaping());
-  auto normal = aio::Context::create(8);
-  ASSERT_TRUE(normal);
-  if (std::getenv("LD_PRELOAD") == nullptr) {
-    EXPECT_TRUE(normal->ring_reaping());
+// AIOPP_REAP=syscall turns the ring path off, any other value keeps it; so does valgrind
+// (it preloads vgpreload_*.so: the kernel writes the ring behind its back), another preload
+// does not.
+TEST(RingPathOff, EnvironmentSwitches) {
+  const auto ring_reaping = [] {
+    auto c = aio::Context::create(8, aio::ReapMode::automatic);
+    EXPECT_TRUE(c) << c.error().message();
+    return c && c->ring_reaping();
+  };
+  {
+    ScopedEnv reap("AIOPP_REAP", "syscall");
+    EXPECT_FALSE(ring_reaping());
+  }
+  {
+    ScopedEnv reap("AIOPP_REAP", "ring");
+    ScopedEnv preload("LD_PRELOAD", "/usr/lib/libsomething.so");
+    EXPECT_TRUE(ring_reaping());
+  }
+  {
+    ScopedEnv reap("AIOPP_REAP", nullptr);
+    ScopedEnv preload("LD_PRELOAD", "/usr/libexec/valgrind/vgpreload_memcheck-amd64-linux.so");
+    EXPECT_FALSE(ring_reaping());
   }
 }
 
 // Two reapers and two submitters at once: each completion is delivered exactly once.
-TEST(RingPath, ConcurrentReapersSeeEveryCompletionOnce) {
-  ReadableEventfd efd;
+TEST(RingPathThreads, ConcurrentReapersSeeEveryCompletionOnce) {
+  Fd efd = make_eventfd(1);
   auto ctx = aio::Context::create(256);
   ASSERT_TRUE(ctx);
   constexpr std::uint64_t per_submitter = 20000;
@@ -215,17 +189,11 @@ TEST(RingPath, ConcurrentReapersSeeEveryCompletionOnce) {
   std::vector<std::vector<std::uint64_t>> seen(2);
   std::atomic<bool> failed{false};
   auto submitter = [&](std::uint64_t base) {
-    std::vector<iocb> cbs(8);
-    std::array<iocb*, 8> ptrs{};
     std::uint64_t sent = 0;
     while (sent < per_submitter && !failed) {
       const std::size_t k = std::min<std::uint64_t>(8, per_submitter - sent);
-      for (std::size_t i = 0; i < k; ++i) {
-        cbs[i] = aio::make_poll(efd.fd, POLLIN);
-        aio::set_user_data(cbs[i], base + sent + i);
-        ptrs[i] = &cbs[i];
-      }
-      auto r = ctx->submit(std::span(ptrs.data(), k));
+      const Requests batch = Requests::polls(efd.get(), k, base + sent);
+      auto r = ctx->submit(batch.batch());
       if (!r) {
         if (r.error() == std::errc::resource_unavailable_try_again) { std::this_thread::yield(); continue; }
         failed = true;
@@ -258,13 +226,12 @@ TEST(RingPath, ConcurrentReapersSeeEveryCompletionOnce) {
 
 // destroy() while other threads hammer ready() and zero-timeout getevents(): the ring is
 // unmapped by io_destroy only after they have left it, so nothing faults.
-TEST(RingPath, DestroyWhileOthersReadTheRingDoesNotFault) {
+TEST(RingPathThreads, DestroyWhileOthersReadTheRingDoesNotFault) {
   for (int round = 0; round < 20; ++round) {
-    ReadableEventfd efd;
     auto ctx = aio::Context::create(32);
     ASSERT_TRUE(ctx);
-    std::vector<iocb> cbs;
-    submit_ready_polls(*ctx, efd.fd, 8, 0, cbs);
+    const Requests r = Requests::ready_polls(8);
+    ASSERT_TRUE(r.submit_to(*ctx));
     std::atomic<bool> stop{false};
     auto spin = [&] {
       std::array<io_event, 4> ev{};
@@ -282,37 +249,6 @@ TEST(RingPath, DestroyWhileOthersReadTheRingDoesNotFault) {
     b.join();
     EXPECT_EQ(ctx->ready(), 0u);
   }
-}
-
-// In a forked child the inherited Context never reads the shared ring: ready() is 0 and
-// getevents fails, and the parent still reaps every completion afterwards.
-TEST(RingPath, ForkedChildNeverReadsOrAdvancesTheParentsRing) {
-  ReadableEventfd efd;
-  auto ctx = aio::Context::create(8);
-  ASSERT_TRUE(ctx);
-  std::vector<iocb> cbs;
-  submit_ready_polls(*ctx, efd.fd, 4, 40, cbs);
-  ASSERT_EQ(ctx->ready(), 4u);
-  const pid_t pid = ::fork();
-  ASSERT_NE(pid, -1);
-  if (pid == 0) {
-    int bad = 0;
-    if (ctx->ready() != 0) bad |= 1;
-    std::array<io_event, 8> ev{};
-    auto n = ctx->getevents(0, ev, std::chrono::nanoseconds(0));
-    if (n || n.error() != std::errc::invalid_argument) bad |= 2;
-    if (ctx->valid()) bad |= 4;
-    ::_exit(bad);
-  }
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0);
-  std::array<io_event, 8> ev{};
-  auto n = ctx->getevents(4, ev, std::chrono::seconds(5));
-  ASSERT_TRUE(n);
-  EXPECT_EQ(*n, 4u);
-  EXPECT_EQ(aio::user_data(ev[0]), 40u);
 }
 
 }  // namespace

@@ -10,7 +10,18 @@
 namespace {
 
 using aio::detail::RingHeader;
-using aio::detail::ring_not_usable;
+using aio::detail::RingStatus;
+
+// The count of a reader call that must have succeeded.
+std::size_t count_of(aio::detail::RingCount r) {
+  EXPECT_EQ(r.status, RingStatus::ok);
+  return r.count;
+}
+
+// Reaps up to max with no minimum.
+aio::detail::RingCount reap(RingHeader* h, std::uint32_t nr, io_event* out, std::size_t max) {
+  return aio::detail::ring_reap_at_least(h, nr, out, max, 0);
+}
 
 // A ring laid out like fs/aio.c's struct aio_ring followed by nr io_events, with guard
 // events before and after so a stray access shows up as a changed guard.
@@ -40,12 +51,12 @@ TEST(RingReader, ReadyCountsTailMinusHeadWithWrap) {
   FakeRing r(8);
   r.header()->head = 2;
   r.header()->tail = 5;
-  EXPECT_EQ(aio::detail::ring_ready(r.header(), 8), 3u);
+  EXPECT_EQ(count_of(aio::detail::ring_ready(r.header(), 8)), 3u);
   r.header()->head = 6;
   r.header()->tail = 1;  // wrapped: slots 6, 7, 0
-  EXPECT_EQ(aio::detail::ring_ready(r.header(), 8), 3u);
+  EXPECT_EQ(count_of(aio::detail::ring_ready(r.header(), 8)), 3u);
   r.header()->head = r.header()->tail = 4;
-  EXPECT_EQ(aio::detail::ring_ready(r.header(), 8), 0u);
+  EXPECT_EQ(count_of(aio::detail::ring_ready(r.header(), 8)), 0u);
 }
 
 TEST(RingReader, ReapCopiesAcrossTheWrapAndAdvancesHead) {
@@ -53,7 +64,7 @@ TEST(RingReader, ReapCopiesAcrossTheWrapAndAdvancesHead) {
   r.header()->head = 6;
   r.header()->tail = 3;  // ready: 6, 7, 0, 1, 2
   io_event out[8]{};
-  ASSERT_EQ(aio::detail::ring_reap(r.header(), 8, out, 8), 5u);
+  ASSERT_EQ(count_of(reap(r.header(), 8, out, 8)), 5u);
   const std::uint64_t expect[] = {6, 7, 0, 1, 2};
   for (std::size_t i = 0; i < 5; ++i) EXPECT_EQ(out[i].data, expect[i]) << i;
   EXPECT_EQ(r.header()->head, 3u);
@@ -65,19 +76,19 @@ TEST(RingReader, ReapNeverReturnsMoreThanAsked) {
   r.header()->head = 7;
   r.header()->tail = 6;  // 7 ready
   io_event out[3]{};
-  ASSERT_EQ(aio::detail::ring_reap(r.header(), 8, out, 2), 2u);
+  ASSERT_EQ(count_of(reap(r.header(), 8, out, 2)), 2u);
   EXPECT_EQ(out[0].data, 7u);
   EXPECT_EQ(out[1].data, 0u);
   EXPECT_EQ(out[2].data, 0u);  // untouched
   EXPECT_EQ(r.header()->head, 1u);
-  EXPECT_EQ(aio::detail::ring_reap(r.header(), 8, out, 0), 0u);
+  EXPECT_EQ(count_of(reap(r.header(), 8, out, 0)), 0u);
   EXPECT_EQ(r.header()->head, 1u);
 }
 
 TEST(RingReader, EmptyRingReapsNothing) {
   FakeRing r(4);
   io_event out[4]{};
-  EXPECT_EQ(aio::detail::ring_reap(r.header(), 4, out, 4), 0u);
+  EXPECT_EQ(count_of(reap(r.header(), 4, out, 4)), 0u);
   EXPECT_EQ(r.header()->head, 0u);
 }
 
@@ -102,8 +113,8 @@ TEST(RingReader, UnexpectedHeaderIsRefusedUntouched) {
     c.corrupt(r.header());
     const RingHeader before = *r.header();
     io_event out[8]{};
-    EXPECT_EQ(aio::detail::ring_ready(r.header(), 8), ring_not_usable) << c.what;
-    EXPECT_EQ(aio::detail::ring_reap(r.header(), 8, out, 8), ring_not_usable) << c.what;
+    EXPECT_EQ(aio::detail::ring_ready(r.header(), 8).status, RingStatus::not_usable) << c.what;
+    EXPECT_EQ(reap(r.header(), 8, out, 8).status, RingStatus::not_usable) << c.what;
     EXPECT_EQ(std::memcmp(&before, r.header(), sizeof before), 0) << c.what;
     EXPECT_EQ(out[0].data, 0u) << c.what;
     EXPECT_TRUE(r.guards_intact()) << c.what;

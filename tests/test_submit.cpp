@@ -10,19 +10,16 @@ namespace {
 
 using namespace aiotest;
 
-class Submit : public ::testing::Test {
+class Submit : public ContextTest {
  protected:
   void SetUp() override {
     ASSERT_TRUE(dir.ok());
     fd = dir.make_file("data", pattern(8192));
     ASSERT_TRUE(fd.ok());
-    auto c = aio::Context::create(32);
-    ASSERT_TRUE(c) << c.error().message();
-    ctx = std::move(*c);
+    ContextTest::SetUp();
   }
   TempDir dir;
   Fd fd;
-  aio::Context ctx;
 };
 
 TEST_F(Submit, EmptySpanReturnsZero) {
@@ -32,20 +29,15 @@ TEST_F(Submit, EmptySpanReturnsZero) {
 }
 
 TEST_F(Submit, ReturnsNumberOfRequestsAcceptedAndAllComplete) {
-  std::string b0(100, '\0'), b1(100, '\0'), b2(100, '\0');
-  iocb cbs[3] = {aio::make_pread(fd.get(), bytes(b0), 0), aio::make_pread(fd.get(), bytes(b1), 100),
-                 aio::make_pread(fd.get(), bytes(b2), 200)};
-  iocb* list[] = {&cbs[0], &cbs[1], &cbs[2]};
-  auto n = ctx.submit(list);
+  const Requests r = Requests::file_reads(3, 100);
+  auto n = ctx.submit(r.batch());
   ASSERT_TRUE(n) << n.error().message();
   EXPECT_EQ(*n, 3u);
   auto evs = reap(ctx, 3);
   ASSERT_EQ(evs.size(), 3u);
   for (const auto& ev : evs) EXPECT_EQ(ev.res, 100);
-  const std::string expect = pattern(8192);
-  EXPECT_EQ(b0, expect.substr(0, 100));
-  EXPECT_EQ(b1, expect.substr(100, 100));
-  EXPECT_EQ(b2, expect.substr(200, 100));
+  EXPECT_TRUE(r.each_once(evs));
+  EXPECT_TRUE(r.data_ok());
 }
 
 TEST_F(Submit, FirstIocbWithBadFdIsEbadf) {
@@ -74,16 +66,14 @@ TEST_F(Submit, UnmappedIocbPointerIsEfault) {
 }
 
 TEST_F(Submit, SecondIocbWithBadFdGivesPartialCountOfOne) {
-  std::string b0(64, '\0'), b1(64, '\0'), b2(64, '\0');
-  iocb cbs[3] = {aio::make_pread(fd.get(), bytes(b0), 0), aio::make_pread(9999, bytes(b1), 0),
-                 aio::make_pread(fd.get(), bytes(b2), 0)};
-  iocb* list[] = {&cbs[0], &cbs[1], &cbs[2]};
-  auto n = ctx.submit(list);
+  Requests r = Requests::reads(fd.get(), 3, 64);
+  r.cbs[1].aio_fildes = 9999;
+  auto n = ctx.submit(r.batch());
   ASSERT_TRUE(n) << n.error().message();
   EXPECT_EQ(*n, 1u);
   auto evs = reap(ctx, 1);
   ASSERT_EQ(evs.size(), 1u);
-  EXPECT_EQ(aio::request_of(evs[0]), &cbs[0]);
+  EXPECT_EQ(aio::request_of(evs[0]), &r.cbs[0]);
   // Nothing else was queued: the third request was not submitted.
   io_event more[2];
   auto g = ctx.getevents(0, more, 0ns);
@@ -127,13 +117,11 @@ TEST(SubmitRingFull, NeverCompletingPollsFillTheRingThenReapingMakesRoom) {
   Pipe p;
   ASSERT_TRUE(p.ok());
   constexpr std::size_t kCap = 1 << 16;
-  std::vector<iocb> polls(kCap);  // never reallocated: the kernel matches cancels by address
+  Requests polls = Requests::polls(p.rd.get(), kCap);  // never moved: cancels match by address
   std::size_t queued = 0;
   std::error_code last;
   for (; queued < kCap; ++queued) {
-    polls[queued] = aio::make_poll(p.rd.get(), POLLIN);
-    aio::set_user_data(polls[queued], queued);
-    auto n = submit_one(ctx, polls[queued]);
+    auto n = submit_one(ctx, polls.cbs[queued]);
     if (!n) {
       last = n.error();
       break;
@@ -151,7 +139,7 @@ TEST(SubmitRingFull, NeverCompletingPollsFillTheRingThenReapingMakesRoom) {
   EXPECT_EQ(again.error(), std::errc::resource_unavailable_try_again);
 
   for (std::size_t i = 0; i < queued; ++i) {
-    auto cr = ctx.cancel(polls[i]);
+    auto cr = ctx.cancel(polls.cbs[i]);
     ASSERT_TRUE(cr) << i << ": " << cr.error().message();
   }
   auto evs = reap(ctx, queued);

@@ -1,6 +1,7 @@
 // Concurrent submitters on one Context with one reaper: every completion exactly once.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 #include <vector>
@@ -15,12 +16,12 @@ constexpr int kThreads = 4;
 constexpr int kPerThread = 200;
 constexpr int kTotal = kThreads * kPerThread;
 
-void run_submitters_and_reaper(aio::Context& ctx, int fd, bool use_pgetevents) {
-  struct Slot {
-    std::string buf = std::string(16, '\0');
-    iocb cb{};
-  };
-  std::vector<std::vector<Slot>> slots(kThreads, std::vector<Slot>(kPerThread));
+// Each submitter reads its own cached file (user data t * kPerThread + i) in batches of 8,
+// resuming after partial submits and EAGAIN; one thread reaps.
+void run_submitters_and_reaper(aio::Context& ctx, bool use_pgetevents) {
+  std::vector<Requests> reqs;
+  for (int t = 0; t < kThreads; ++t)
+    reqs.push_back(Requests::file_reads(kPerThread, 16, static_cast<std::uint64_t>(t * kPerThread)));
   std::atomic<int> submit_errors{0};
   std::atomic<bool> go{false};
   std::vector<int> seen(kTotal, 0);
@@ -45,17 +46,9 @@ void run_submitters_and_reaper(aio::Context& ctx, int fd, bool use_pgetevents) {
   for (int t = 0; t < kThreads; ++t) {
     submitters.emplace_back([&, t] {
       while (!go.load()) std::this_thread::yield();
-      constexpr int kBatch = 8;
-      for (int i = 0; i < kPerThread;) {
-        iocb* list[kBatch];
-        int n = 0;
-        for (; n < kBatch && i + n < kPerThread; ++n) {
-          Slot& s = slots[static_cast<std::size_t>(t)][static_cast<std::size_t>(i + n)];
-          s.cb = aio::make_pread(fd, bytes(s.buf), (i + n) * 16);
-          aio::set_user_data(s.cb, static_cast<std::uint64_t>(t * kPerThread + i + n));
-          list[n] = &s.cb;
-        }
-        auto r = ctx.submit(std::span<iocb* const>(list, static_cast<std::size_t>(n)));
+      const Requests& mine = reqs[static_cast<std::size_t>(t)];
+      for (std::size_t i = 0; i < mine.size();) {
+        auto r = ctx.submit(mine.batch(i, std::min<std::size_t>(8, mine.size() - i)));
         if (!r) {
           if (r.error() == std::errc::resource_unavailable_try_again) {
             std::this_thread::yield();
@@ -64,7 +57,7 @@ void run_submitters_and_reaper(aio::Context& ctx, int fd, bool use_pgetevents) {
           ++submit_errors;
           return;
         }
-        i += static_cast<int>(*r);  // a partial submit resumes at the first not accepted
+        i += *r;  // a partial submit resumes at the first not accepted
       }
     });
   }
@@ -77,11 +70,7 @@ void run_submitters_and_reaper(aio::Context& ctx, int fd, bool use_pgetevents) {
   int once = 0;
   for (int v : seen) once += v == 1;
   EXPECT_EQ(once, kTotal) << "some user_data seen zero or several times";
-  const std::string expect = pattern(kPerThread * 16);
-  for (int t = 0; t < kThreads; ++t)
-    for (int i = 0; i < kPerThread; ++i)
-      ASSERT_EQ(slots[static_cast<std::size_t>(t)][static_cast<std::size_t>(i)].buf,
-                expect.substr(static_cast<std::size_t>(i) * 16, 16));
+  for (const Requests& r : reqs) EXPECT_TRUE(r.data_ok());
   io_event extra[1];
   auto none = ctx.getevents(0, extra, 0ns);
   ASSERT_TRUE(none);
@@ -89,33 +78,24 @@ void run_submitters_and_reaper(aio::Context& ctx, int fd, bool use_pgetevents) {
 }
 
 TEST(ThreadSafety, FourSubmittersOneReaperEachCompletionExactlyOnce) {
-  TempDir dir;
-  Fd fd = dir.make_file("f", pattern(kPerThread * 16));
-  ASSERT_TRUE(fd.ok());
   auto c = aio::Context::create(kTotal);
   ASSERT_TRUE(c);
-  run_submitters_and_reaper(*c, fd.get(), false);
+  run_submitters_and_reaper(*c, false);
 }
 
 TEST(ThreadSafety, FourSubmittersOnePgeteventsReaperOnSmallRing) {
   // A ring far smaller than the total: submitters hit EAGAIN and partial submits and must
   // wait for the reaper, which keeps the kernel's accounting honest.
-  TempDir dir;
-  Fd fd = dir.make_file("f", pattern(kPerThread * 16));
-  ASSERT_TRUE(fd.ok());
   auto c = aio::Context::create(16);
   ASSERT_TRUE(c);
-  run_submitters_and_reaper(*c, fd.get(), true);
+  run_submitters_and_reaper(*c, true);
 }
 
 TEST(ThreadSafety, SyscallReapModeFourSubmittersOneReaper) {
-  TempDir dir;
-  Fd fd = dir.make_file("f", pattern(kPerThread * 16));
-  ASSERT_TRUE(fd.ok());
   auto c = aio::Context::create(kTotal, aio::ReapMode::syscall);
   ASSERT_TRUE(c);
   EXPECT_FALSE(c->ring_reaping());
-  run_submitters_and_reaper(*c, fd.get(), false);
+  run_submitters_and_reaper(*c, false);
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -113,8 +114,9 @@ struct Pipe {
   [[nodiscard]] bool ok() const noexcept { return rd.ok() && wr.ok(); }
 };
 
-/// A non-blocking eventfd starting at 0.
-inline Fd make_eventfd() { return Fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)); }
+/// A non-blocking eventfd starting at `initial` (above 0: readable, so a POLLIN poll on it
+/// completes inside io_submit).
+inline Fd make_eventfd(unsigned initial = 0) { return Fd(::eventfd(initial, EFD_CLOEXEC | EFD_NONBLOCK)); }
 
 /// Reads an eventfd counter (resetting it); nullopt if it was 0 (EAGAIN) or on error.
 inline std::optional<std::uint64_t> read_eventfd(int fd) {
@@ -145,6 +147,19 @@ inline long long read_proc_number(const char* path) {
 }
 inline long long aio_nr() { return read_proc_number("/proc/sys/fs/aio-nr"); }
 inline long long aio_max_nr() { return read_proc_number("/proc/sys/fs/aio-max-nr"); }
+
+/// Why a test that changes machine-wide state did not run (see system_tests_allowed()).
+inline constexpr const char* kSystemTestSkip =
+    "changes machine-wide state (fs.aio-max-nr / the system-wide AIO quota); set AIOPP_TEST_SYSTEM=1 or use the "
+    "system preset";
+
+/// True when AIOPP_TEST_SYSTEM=1: tests that lower fs.aio-max-nr or fill the system-wide AIO
+/// quota (ctest label `system`) may run. Such a test starts with
+/// `if (!system_tests_allowed()) GTEST_SKIP() << kSystemTestSkip;`.
+inline bool system_tests_allowed() {
+  const char* v = std::getenv("AIOPP_TEST_SYSTEM");
+  return v != nullptr && std::string_view(v) == "1";
+}
 
 /// This process's AIO ring mappings ("/[aio] (deleted)" in /proc/self/maps; io_destroy
 /// unmaps them), or -1 when /proc is unreadable.
@@ -231,6 +246,141 @@ inline io_event run_one(aio::Context& ctx, iocb& cb) {
   EXPECT_EQ(evs.size(), 1u);
   return evs.empty() ? io_event{} : evs[0];
 }
+
+/// Fixture base: `ctx`, a fresh Context of 8 events (ReapMode::automatic), made in SetUp().
+class ContextTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto c = aio::Context::create(8);
+    ASSERT_TRUE(c) << c.error().message();
+    ctx = std::move(*c);
+  }
+  aio::Context ctx;
+};
+
+/// A batch of requests that owns what io_submit needs: the iocbs, the pointer array and, for
+/// reads, the buffers (and, from file_reads(), the file). Request i carries user data
+/// first + i. Move-only; a move keeps every address the kernel was given.
+struct Requests {
+  std::vector<iocb> cbs;
+  std::vector<iocb*> ptrs;
+  std::vector<std::string> bufs;  // reads: request i's destination
+  std::string content;            // file_reads: what the file holds
+  std::unique_ptr<TempDir> dir;   // file_reads: the file's directory
+  Fd fd;                          // file_reads: the file; ready_polls: the eventfd
+  std::uint64_t first = 0;
+
+  /// `n` reads of `size` bytes of `fd`, request i at offset i * size.
+  static Requests reads(int fd, std::size_t n, std::size_t size = 16, std::uint64_t first = 0) {
+    Requests r(n, first);
+    r.bufs.assign(n, std::string(size, '\0'));
+    for (std::size_t i = 0; i < n; ++i)
+      r.set(i, aio::make_pread(fd, bytes(r.bufs[i]), static_cast<std::int64_t>(i * size)));
+    return r;
+  }
+  /// `n` reads of `size` bytes of a fresh (page-cached) temp file holding pattern(n * size):
+  /// request i reads the i-th slice (see data_ok()).
+  static Requests file_reads(std::size_t n, std::size_t size = 16, std::uint64_t first = 0) {
+    auto dir = std::make_unique<TempDir>();
+    const std::string content = pattern(n * size);
+    Fd fd = dir->make_file("data", content, O_RDONLY);
+    Requests r = reads(fd.get(), n, size, first);
+    r.content = content;
+    r.dir = std::move(dir);
+    r.fd = std::move(fd);
+    return r;
+  }
+  /// `n` POLLIN polls on `fd`.
+  static Requests polls(int fd, std::size_t n, std::uint64_t first = 0) {
+    Requests r(n, first);
+    for (std::size_t i = 0; i < n; ++i) r.set(i, aio::make_poll(fd, POLLIN));
+    return r;
+  }
+  /// `n` POLLIN polls on a readable eventfd of their own: each completes inside io_submit.
+  static Requests ready_polls(std::size_t n, std::uint64_t first = 0) {
+    Fd efd = make_eventfd(1);
+    Requests r = polls(efd.get(), n, first);
+    r.fd = std::move(efd);
+    return r;
+  }
+
+  [[nodiscard]] std::size_t size() const noexcept { return cbs.size(); }
+  /// Requests [from, from + count), as io_submit takes them (the whole batch by default).
+  [[nodiscard]] std::span<iocb* const> batch(std::size_t from = 0,
+                                             std::size_t count = std::dynamic_extent) const noexcept {
+    return std::span<iocb* const>(ptrs).subspan(from, count);
+  }
+
+  /// Submits the whole batch, going on after partial submits; fails on an error or a call
+  /// that accepted nothing.
+  [[nodiscard]] ::testing::AssertionResult submit_to(aio::Context& ctx) const {
+    for (std::size_t done = 0; done < size();) {
+      auto n = ctx.submit(batch(done));
+      if (!n) return ::testing::AssertionFailure() << "submit at request " << done << ": " << n.error().message();
+      if (*n == 0) return ::testing::AssertionFailure() << "submit accepted nothing at request " << done;
+      done += *n;
+    }
+    return ::testing::AssertionSuccess();
+  }
+
+  /// `evs` holds each request's completion exactly once (by user data) and nothing else.
+  [[nodiscard]] ::testing::AssertionResult each_once(std::span<const io_event> evs) const {
+    std::vector<int> seen(size(), 0);
+    for (const io_event& ev : evs) {
+      const std::uint64_t i = aio::user_data(ev) - first;
+      if (i >= size()) return ::testing::AssertionFailure() << "unknown user data " << aio::user_data(ev);
+      ++seen[i];
+    }
+    for (std::size_t i = 0; i < size(); ++i)
+      if (seen[i] != 1) return ::testing::AssertionFailure() << "request " << i << " completed " << seen[i] << " times";
+    return ::testing::AssertionSuccess();
+  }
+
+  /// file_reads(): every buffer holds its slice of the file.
+  [[nodiscard]] ::testing::AssertionResult data_ok() const {
+    if (content.empty()) return ::testing::AssertionFailure() << "not from file_reads()";
+    for (std::size_t i = 0; i < size(); ++i) {
+      const std::size_t n = bufs[i].size();
+      if (bufs[i] != content.substr(i * n, n)) return ::testing::AssertionFailure() << "request " << i << " read other bytes";
+    }
+    return ::testing::AssertionSuccess();
+  }
+
+ private:
+  Requests(std::size_t n, std::uint64_t first_data) : cbs(n), ptrs(n), first(first_data) {}
+  void set(std::size_t i, const iocb& cb) {
+    cbs[i] = cb;
+    aio::set_user_data(cbs[i], first + i);
+    ptrs[i] = &cbs[i];
+  }
+};
+
+/// Sets (or, with nullptr, unsets) an environment variable for the scope, restoring it after.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name), had_(std::getenv(name) != nullptr) {
+    if (had_) old_ = std::getenv(name);
+    if (value != nullptr) {
+      ::setenv(name, value, 1);
+    } else {
+      ::unsetenv(name);
+    }
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+  ~ScopedEnv() {
+    if (had_) {
+      ::setenv(name_.c_str(), old_.c_str(), 1);
+    } else {
+      ::unsetenv(name_.c_str());
+    }
+  }
+
+ private:
+  std::string name_;
+  std::string old_;
+  bool had_;
+};
 
 /// Installs a signal handler for the scope, restoring the previous disposition after.
 class ScopedSignalHandler {

@@ -1,4 +1,5 @@
-// The version macros agree with project(VERSION) in CMakeLists.txt.
+// The version macros agree with each other and with project(VERSION), which CMakeLists.txt
+// reads from them.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -6,7 +7,7 @@
 #include <aio/version.hpp>
 
 #ifndef AIOPP_EXPECTED_VERSION
-#error "core.cmake must pass AIOPP_EXPECTED_VERSION (the CMake PROJECT_VERSION)"
+#error "tests/CMakeLists.txt must pass AIOPP_EXPECTED_VERSION (the CMake PROJECT_VERSION)"
 #endif
 
 TEST(Version, StringMatchesCMakeProjectVersion) {

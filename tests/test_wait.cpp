@@ -170,4 +170,70 @@ TEST(Wait, SigmaskUnblocksOnlyWhileWaiting) {
   EXPECT_TRUE(is_blocked(SIGUSR1)) << "and blocked again afterwards";
 }
 
+// Completions already in the ring: the first look returns them, with no reap syscall in
+// automatic mode (the observer counts what came from where).
+TEST(Wait, ReadyCompletionsAreReturnedAtOnce) {
+  for (const auto mode : {aio::ReapMode::automatic, aio::ReapMode::syscall}) {
+    aio::Observer obs;
+    auto ctx = aio::Context::create(8, mode, &obs);
+    ASSERT_TRUE(ctx);
+    Fd efd = make_eventfd(1);
+    std::array<iocb, 3> cbs{};
+    std::array<iocb*, 3> ptrs{};
+    for (std::size_t i = 0; i < 3; ++i) {
+      cbs[i] = aio::make_poll(efd.get(), aio::PollEvents::in);
+      aio::set_user_data(cbs[i], i);
+      ptrs[i] = &cbs[i];
+    }
+    ASSERT_EQ(ctx->submit(ptrs).value_or(0), 3U);
+    std::array<io_event, 8> evs{};
+    auto n = aio::wait_for(*ctx, 3, evs, 10s);
+    ASSERT_TRUE(n) << n.error().message();
+    ASSERT_EQ(*n, 3U);
+    std::array<int, 3> seen{};
+    for (std::size_t i = 0; i < 3; ++i) ++seen.at(evs[i].data);
+    EXPECT_EQ(seen, (std::array<int, 3>{1, 1, 1}));
+    if (ctx->ring_reaping()) {
+      EXPECT_EQ(obs.events_via_ring(), 3U);
+      EXPECT_EQ(obs.syscalls(aio::Syscall::getevents) + obs.syscalls(aio::Syscall::pgetevents), 0U);
+    } else {
+      EXPECT_EQ(obs.events_via_syscall(), 3U);
+      EXPECT_EQ(obs.syscalls(aio::Syscall::getevents), 1U);
+    }
+  }
+}
+
+// Fewer ready than asked: those are kept, and the wait goes on for the rest.
+TEST(Wait, PartlyReadyKeepsThoseAndWaitsForTheRest) {
+  for (const auto mode : {aio::ReapMode::automatic, aio::ReapMode::syscall}) {
+    aio::Observer obs;
+    auto ctx = aio::Context::create(8, mode, &obs);
+    ASSERT_TRUE(ctx);
+    Fd efd = make_eventfd(1);
+    Pipe p;
+    ASSERT_TRUE(p.ok());
+    std::array<iocb, 2> cbs{aio::make_poll(efd.get(), aio::PollEvents::in),
+                            aio::make_poll(p.rd.get(), aio::PollEvents::in)};
+    aio::set_user_data(cbs[0], 1);
+    aio::set_user_data(cbs[1], 2);
+    std::array<iocb*, 2> ptrs{&cbs[0], &cbs[1]};
+    ASSERT_EQ(ctx->submit(ptrs).value_or(0), 2U);
+    std::thread writer([&] {
+      std::this_thread::sleep_for(30ms);
+      (void)!::write(p.wr.get(), "x", 1);
+    });
+    std::array<io_event, 4> evs{};
+    auto n = aio::wait_for(*ctx, 2, evs, 10s);
+    writer.join();
+    ASSERT_TRUE(n) << n.error().message();
+    ASSERT_EQ(*n, 2U);
+    EXPECT_EQ(evs[0].data + evs[1].data, 3U);
+    EXPECT_NE(evs[0].data, evs[1].data);
+    EXPECT_EQ(obs.events_via_ring() + obs.events_via_syscall(), 2U);
+    if (ctx->ring_reaping()) {
+      EXPECT_GE(obs.events_via_ring(), 1U) << "the ready one came from the ring";
+    }
+  }
+}
+
 }  // namespace

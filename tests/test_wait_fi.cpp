@@ -1,6 +1,10 @@
 // Deadline waits (include/aio/wait.hpp) under fault injection: EINTR, short returns,
-// errors after completions were copied, and the remaining time handed to the kernel.
+// errors after completions were copied, the remaining time handed to the kernel, and the
+// syscalls and clock reads of the first look (counted through the hook and clock_gettime).
 #include <gtest/gtest.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <array>
 #include <functional>
@@ -11,6 +15,17 @@
 #include "test_util.hpp"
 
 namespace {
+thread_local int t_clock_reads = 0;
+}  // namespace
+
+// Counts this thread's clock reads: libstdc++'s steady_clock::now() calls clock_gettime,
+// which this definition interposes for the whole test binary.
+extern "C" int clock_gettime(clockid_t id, timespec* ts) noexcept {
+  ++t_clock_reads;
+  return static_cast<int>(::syscall(SYS_clock_gettime, id, ts));
+}
+
+namespace {
 
 using namespace aiotest;
 using aio::sys::Call;
@@ -19,13 +34,14 @@ long long ns_of(const aio::sys::KernelTimespec* t) {
   return t == nullptr ? -1 : t->tv_sec * 1'000'000'000LL + t->tv_nsec;
 }
 
-// A syscall-mode Context (the hook sees every reap) with `n` completed polls waiting.
+// A Context (by default syscall-mode: the hook sees every reap) with `n` completed polls
+// waiting, user data 100, 101, ...
 struct Ready {
   aio::Context ctx;
   Fd efd = make_eventfd();
   std::vector<iocb> cbs;
-  explicit Ready(std::size_t n) : cbs(n) {
-    ctx = std::move(aio::Context::create(16, aio::ReapMode::syscall).value());
+  explicit Ready(std::size_t n, aio::ReapMode mode = aio::ReapMode::syscall) : cbs(n) {
+    ctx = std::move(aio::Context::create(16, mode).value());
     const std::uint64_t one = 1;
     (void)!::write(efd.get(), &one, sizeof one);
     std::vector<iocb*> ptrs;
@@ -47,7 +63,7 @@ TEST(WaitFi, EintrIsRetriedAndEventsAccumulate) {
     mins.push_back(a.min_nr);
     switch (++calls) {
       case 1: a.nr = a.min_nr = 1; return fi::passthrough(a);  // one event, then...
-      case 2: return -EINTR;                         // ...a signal
+      case 2: return -EINTR;                                   // ...a signal
       default: return fi::passthrough(a);
     }
   });
@@ -167,6 +183,186 @@ TEST(WaitFi, NoDeadlineWaitsWithoutTimeout) {
   n = aio::wait_for(r2.ctx, 1, evs, std::chrono::hours(24 * 365 * 1000));
   ASSERT_TRUE(n);
   EXPECT_EQ(timeouts, (std::vector<long long>{-1, -1}));
+}
+
+// Every reap syscall the shim makes (ring reaps make none): kind, min_nr, nr, timeout.
+struct Reaps {
+  struct Seen {
+    Call call;
+    long min_nr, nr;
+    long long timeout_ns;
+    const sigset_t* mask;
+  };
+  std::vector<Seen> calls;
+  std::function<long(fi::Args&)> on_call;  // optional: replaces the passthrough
+  ScopedHook hook{[this](fi::Args& a) -> long {
+    if (a.call != Call::getevents && a.call != Call::pgetevents) return fi::passthrough(a);
+    calls.push_back({a.call, a.min_nr, a.nr, ns_of(a.timeout), a.sig != nullptr ? a.sig->sigmask : nullptr});
+    return on_call ? on_call(a) : fi::passthrough(a);
+  }};
+};
+
+TEST(WaitFi, ClockInterposerCounts) {
+  const int before = t_clock_reads;
+  (void)Clock::now();
+  EXPECT_EQ(t_clock_reads, before + 1) << "steady_clock::now() does not go through clock_gettime here";
+}
+
+TEST(WaitFi, ReadyBatchIsReapedFromTheRingWithNoSyscallAndNoClockRead) {
+  Ready r(4, aio::ReapMode::automatic);
+  if (!r.ctx.ring_reaping()) GTEST_SKIP() << "ring reaping is off (AIOPP_REAP=syscall or valgrind)";
+  ASSERT_EQ(r.ctx.ready(), 4U);
+  Reaps reaps;
+  std::array<io_event, 8> evs{};
+  int clocks = t_clock_reads;
+  auto n = aio::wait_for(r.ctx, 3, evs, 5s);
+  EXPECT_EQ(t_clock_reads - clocks, 0);
+  ASSERT_TRUE(n) << n.error().message();
+  EXPECT_EQ(*n, 4U) << "all that is ready, up to events.size()";
+  EXPECT_TRUE(reaps.calls.empty());
+
+  Ready r2(2, aio::ReapMode::automatic);
+  const auto deadline = Clock::now() + 5s;
+  clocks = t_clock_reads;
+  n = aio::wait_until(r2.ctx, 2, evs, deadline);
+  EXPECT_EQ(t_clock_reads - clocks, 0);
+  ASSERT_TRUE(n) << n.error().message();
+  EXPECT_EQ(*n, 2U);
+  n = aio::wait_until(r2.ctx, 0, evs, Clock::time_point::max());  // min_nr 0: a look, no wait
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 0U);
+  EXPECT_TRUE(reaps.calls.empty());
+}
+
+TEST(WaitFi, ReadyBatchTakesExactlyOneSyscallInSyscallMode) {
+  Ready r(4);
+  ASSERT_FALSE(r.ctx.ring_reaping());
+  Reaps reaps;
+  std::array<io_event, 8> evs{};
+  auto n = aio::wait_for(r.ctx, 4, evs, 5s);
+  ASSERT_TRUE(n) << n.error().message();
+  EXPECT_EQ(*n, 4U);
+  ASSERT_EQ(reaps.calls.size(), 1U) << "no zero-timeout look before the wait";
+  EXPECT_EQ(reaps.calls[0].call, Call::getevents);
+  EXPECT_EQ(reaps.calls[0].min_nr, 4);
+  EXPECT_GT(reaps.calls[0].timeout_ns, 4'000'000'000LL);
+
+  Ready r2(2);
+  reaps.calls.clear();
+  n = aio::wait_until(r2.ctx, 2, evs, Clock::now() + 5s);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 2U);
+  ASSERT_EQ(reaps.calls.size(), 1U);
+  EXPECT_GT(reaps.calls[0].timeout_ns, 4'000'000'000LL);
+}
+
+TEST(WaitFi, PartialBatchIsCarriedOverAndTheRestWaitedFor) {
+  Ready r(1, aio::ReapMode::automatic);
+  if (!r.ctx.ring_reaping()) GTEST_SKIP() << "ring reaping is off (AIOPP_REAP=syscall or valgrind)";
+  Pipe p;
+  ASSERT_TRUE(p.ok());
+  iocb late = aio::make_poll(p.rd.get(), aio::PollEvents::in);
+  aio::set_user_data(late, 7);
+  ASSERT_TRUE(r.ctx.submit(late));
+  ASSERT_EQ(r.ctx.ready(), 1U);
+  Reaps reaps;
+  // The pipe becomes readable only once the wait is in the kernel.
+  reaps.on_call = [&](fi::Args& a) -> long {
+    (void)!::write(p.wr.get(), "x", 1);
+    return fi::passthrough(a);
+  };
+  std::array<io_event, 4> evs{};
+  const int clocks = t_clock_reads;
+  auto n = aio::wait_for(r.ctx, 2, evs, 5s);
+  ASSERT_TRUE(n) << n.error().message();
+  ASSERT_EQ(*n, 2U);
+  EXPECT_EQ(evs[0].data, 100U) << "the ready one, copied by the first look, is kept";
+  EXPECT_EQ(evs[1].data, 7U);
+  ASSERT_EQ(reaps.calls.size(), 1U);
+  EXPECT_EQ(reaps.calls[0].call, Call::getevents);
+  EXPECT_EQ(reaps.calls[0].min_nr, 1) << "only what is still missing";
+  EXPECT_EQ(reaps.calls[0].nr, 3) << "into the room after the copied one";
+  EXPECT_GT(reaps.calls[0].timeout_ns, 0);
+  EXPECT_LE(reaps.calls[0].timeout_ns, 5'000'000'000LL);
+  EXPECT_GE(t_clock_reads - clocks, 1) << "waiting reads the clock for the deadline";
+}
+
+TEST(WaitFi, PastDeadlineLooksOnceAtTheRing) {
+  Ready r(0, aio::ReapMode::automatic);
+  if (!r.ctx.ring_reaping()) GTEST_SKIP() << "ring reaping is off (AIOPP_REAP=syscall or valgrind)";
+  Reaps reaps;
+  std::array<io_event, 4> evs{};
+  const int clocks = t_clock_reads;
+  auto n = aio::wait_for(r.ctx, 1, evs, -5ms);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 0U);
+  EXPECT_EQ(t_clock_reads - clocks, 0) << "a timeout <= 0 needs no clock";
+  n = aio::wait_until(r.ctx, 1, evs, Clock::now() - 1s);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 0U);
+  EXPECT_TRUE(reaps.calls.empty()) << "the ring answers a poll";
+}
+
+TEST(WaitFi, PastDeadlineIsOneZeroTimeoutSyscallInSyscallMode) {
+  Ready r(1);
+  Reaps reaps;
+  std::array<io_event, 4> evs{};
+  const int clocks = t_clock_reads;
+  auto n = aio::wait_for(r.ctx, 2, evs, 0ms);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 1U);
+  EXPECT_EQ(t_clock_reads - clocks, 0) << "a timeout <= 0 needs no clock";
+  n = aio::wait_until(r.ctx, 1, evs, Clock::now() - 1s);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 0U);
+  ASSERT_EQ(reaps.calls.size(), 2U) << "one io_getevents per poll";
+  EXPECT_EQ(reaps.calls[0].timeout_ns, 0);
+  EXPECT_EQ(reaps.calls[1].timeout_ns, 0);
+}
+
+TEST(WaitFi, InterruptedOrFailedPollIsRetriedOrReported) {
+  Ready r(1);
+  Reaps reaps;
+  reaps.on_call = [&](fi::Args& a) -> long { return reaps.calls.size() == 1 ? -EINTR : fi::passthrough(a); };
+  std::array<io_event, 2> evs{};
+  auto n = aio::wait_for(r.ctx, 1, evs, 0ms);
+  ASSERT_TRUE(n) << n.error().message();
+  EXPECT_EQ(*n, 1U);
+  ASSERT_EQ(reaps.calls.size(), 2U);
+  EXPECT_EQ(reaps.calls[1].timeout_ns, 0);
+
+  reaps.calls.clear();
+  reaps.on_call = [](fi::Args&) -> long { return -EFAULT; };
+  n = aio::wait_for(r.ctx, 1, evs, 0ms);
+  ASSERT_FALSE(n);
+  EXPECT_EQ(n.error(), std::errc::bad_address);
+  EXPECT_EQ(reaps.calls.size(), 1U);
+}
+
+TEST(WaitFi, SigmaskNeverTakesTheRingShortcut) {
+  Ready r(2, aio::ReapMode::automatic);
+  if (!r.ctx.ring_reaping()) GTEST_SKIP() << "ring reaping is off (AIOPP_REAP=syscall or valgrind)";
+  ASSERT_EQ(r.ctx.ready(), 2U);
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGUSR2);
+  Reaps reaps;
+  std::array<io_event, 4> evs{};
+  auto n = aio::wait_for(r.ctx, 1, evs, 5s, &mask);
+  ASSERT_TRUE(n) << n.error().message();
+  EXPECT_EQ(*n, 2U);
+  ASSERT_EQ(reaps.calls.size(), 1U) << "ready completions, but a masked wait is io_pgetevents";
+  EXPECT_EQ(reaps.calls[0].call, Call::pgetevents);
+  EXPECT_EQ(reaps.calls[0].mask, &mask);
+
+  Ready r2(1, aio::ReapMode::automatic);
+  reaps.calls.clear();
+  n = aio::wait_until(r2.ctx, 1, evs, Clock::now() - 1s, &mask);
+  ASSERT_TRUE(n) << n.error().message();
+  EXPECT_EQ(*n, 1U);
+  ASSERT_EQ(reaps.calls.size(), 1U);
+  EXPECT_EQ(reaps.calls[0].call, Call::pgetevents);
+  EXPECT_EQ(reaps.calls[0].timeout_ns, 0);
 }
 
 }  // namespace

@@ -29,6 +29,8 @@ if [ "$rnd_bits" -gt 28 ]; then
   fi
 fi
 
+# The system tests too (label system: the AIO quota filled), asked for with AIOPP_TEST_SYSTEM=1.
+export AIOPP_TEST_SYSTEM=1
 "${launcher[@]}" cmake --workflow --preset tsan
 
 tests=$(ctest --preset tsan -N | sed -n 's/^Total Tests: //p')

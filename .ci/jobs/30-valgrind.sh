@@ -33,7 +33,8 @@ if [ "$build" = build/valgrind ] || [ ! -f "$build/CTestTestfile.cmake" ]; then
   cmake --build --preset valgrind
 fi
 
-export AIOPP_REAP=syscall AIOPP_SOAK_SECONDS=20 AIOPP_SOAK_MIN_OPS=0
+# AIOPP_TEST_SYSTEM=1: the system tests (label system: the AIO quota filled) run too.
+export AIOPP_REAP=syscall AIOPP_SOAK_SECONDS=20 AIOPP_SOAK_MIN_OPS=0 AIOPP_TEST_SYSTEM=1
 vg_options=(
   --tool=memcheck
   --error-exitcode=99
@@ -71,10 +72,11 @@ excluded=(
   # cannot run '/proc/self/exe' directly"; with --trace-children=yes valgrind cannot load
   # the child either: "mmap(0x58000000) failed in UME").
   '^ForkGuardFresh\.'
-  # bench/test_no_alloc (build/default only): it replaces the global operator new/delete to
-  # count allocations; valgrind replaces them too, so it counts nothing, and memcheck
-  # reports a mismatched free for every block gtest frees at exit.
+  # test_no_alloc and test_engine_no_alloc replace the global operator new/delete to count
+  # allocations; valgrind replaces them too, so they count nothing, and memcheck reports a
+  # mismatched free for every block gtest frees at exit.
   '^NoAlloc\.'
+  '^EngineNoAlloc\.'
 )
 exclude_tests=$(IFS='|'; echo "${excluded[*]}")
 

@@ -61,17 +61,17 @@ namespace aio {
 
 class Observer;  // aio/observer.hpp
 
-/// How long getevents()/pgetevents() may block: std::nullopt waits forever, zero polls,
-/// a negative duration is rejected with invalid_argument (the kernel would block forever).
+/// How long getevents()/pgetevents() may block: std::nullopt waits forever, zero polls, a
+/// negative duration is refused with invalid_argument (the kernel would block forever).
 using Timeout = std::optional<std::chrono::nanoseconds>;
 
 /// How a Context reaps completions.
 enum class ReapMode : std::uint8_t {
   /// Copy completions that are already in the shared completion ring straight out of it,
   /// with no syscall, whenever that answers the call (enough events ready, or a zero
-  /// timeout); otherwise io_getevents/io_pgetevents. Used only when the ring header has the
-  /// layout this library knows; never under valgrind (LD_PRELOAD names vgpreload) or when
-  /// the environment variable AIOPP_REAP=syscall is set at create() time.
+  /// timeout) and no signal mask is given; otherwise io_getevents/io_pgetevents. Used only
+  /// when the ring header has the layout this library knows; never under valgrind
+  /// (LD_PRELOAD names vgpreload) or when AIOPP_REAP=syscall is set at create() time.
   automatic,
   /// Always io_getevents/io_pgetevents.
   syscall,
@@ -79,15 +79,16 @@ enum class ReapMode : std::uint8_t {
 
 class Context {
  public:
-  /// An empty Context (native_handle() == 0); every call returns invalid_argument.
+  /// An empty Context: native_handle() == 0 and every call returns invalid_argument.
   Context() noexcept = default;
 
-  /// io_setup(max_events). The kernel rounds the ring up (io_setup(1) gives 127 slots) and
-  /// charges the request against /proc/sys/fs/aio-max-nr.
-  /// Errors: invalid_argument for 0 or more than the kernel allows per context;
-  /// resource_unavailable_try_again when aio-nr + max_events would exceed aio-max-nr;
+  /// io_setup(max_events) with ReapMode::automatic and no observer.
+  /// Returns: the new Context.
+  /// Errors: invalid_argument (0, or more than the kernel allows per context);
+  /// resource_unavailable_try_again (aio-nr + max_events would exceed fs.aio-max-nr);
   /// not_enough_memory; function_not_supported (no AIO in this kernel);
   /// operation_not_permitted (seccomp).
+  /// Notes: the kernel rounds the ring up (see README, "aio-max-nr diagnostics").
   [[nodiscard]] static Result<Context> create(unsigned max_events) noexcept {
     return create(max_events, ReapMode::automatic);
   }
@@ -95,93 +96,115 @@ class Context {
   [[nodiscard]] static Result<Context> create(unsigned max_events, ReapMode mode) noexcept {
     return create(max_events, mode, nullptr);
   }
-  /// create() with an observer attached from the start (it also sees the io_setup call,
-  /// failed or not). The observer is not owned and must outlive the attachment.
+  /// create() with an observer attached from the start; it also sees the io_setup call,
+  /// failed or not.
+  /// Notes: the observer is not owned and must outlive the attachment.
   [[nodiscard]] static Result<Context> create(unsigned max_events, ReapMode mode,
                                               Observer* observer) noexcept;
 
+  /// Takes over other's context; other becomes empty.
   Context(Context&& other) noexcept;
-  Context& operator=(Context&& other) noexcept;  // destroys what *this owned; self-move safe
+  /// Destroys what *this owned (as ~Context), then takes over other's context. Self-move safe.
+  Context& operator=(Context&& other) noexcept;
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
 
-  /// io_destroy() if it owns a context of this process; never throws, never aborts. Blocks
-  /// until in-flight I/O has completed.
+  /// io_destroy() if it owns a context of this process; blocks until in-flight I/O has
+  /// completed. Never throws, never aborts; an io_destroy error is dropped.
   ~Context();
 
-  /// The kernel handle (the address of the completion ring); 0 when empty or moved-from.
+  /// The kernel handle (the completion ring's address); 0 when empty or moved-from.
   [[nodiscard]] aio_context_t native_handle() const noexcept {
     return ctx_.load(std::memory_order_relaxed);
   }
 
-  /// True when the Context owns a kernel context that is usable from this process
-  /// (non-empty, and not inherited across fork()).
+  /// True when the Context owns a kernel context usable from this process (non-empty and
+  /// not inherited across fork()).
   [[nodiscard]] bool valid() const noexcept;
   explicit operator bool() const noexcept { return valid(); }
 
-  /// The max_events this Context was created with (0 when empty).
+  /// The max_events this Context was created with; 0 when empty.
   [[nodiscard]] unsigned max_events() const noexcept {
     return ctx_.load(std::memory_order_relaxed) != 0 ? max_events_ : 0;
   }
 
-  /// Attaches an observer (aio/observer.hpp) that counts this Context's syscalls, events and
-  /// errors and, if asked, request latencies; nullptr detaches. Not owned: it must outlive
-  /// the attachment. Attach/detach while no other thread uses the Context. With none
-  /// attached, each call pays one predictable branch.
+  /// Attaches an observer (aio/observer.hpp); nullptr detaches.
+  /// Notes: not owned, it must outlive the attachment. With none attached, a call pays one
+  /// predictable branch.
+  /// Thread safety: attach/detach while no other thread uses the Context.
   void set_observer(Observer* observer) noexcept { observer_.store(observer, std::memory_order_relaxed); }
+  /// The attached observer, or nullptr.
   [[nodiscard]] Observer* observer() const noexcept { return observer_.load(std::memory_order_relaxed); }
 
   /// True when getevents()/pgetevents() may reap from the ring without a syscall.
   [[nodiscard]] bool ring_reaping() const noexcept { return ring_reap_; }
 
-  /// How many completions are ready to be reaped right now, read from the completion ring
-  /// with no syscall (0 when empty, inherited across fork, or the ring layout is unknown).
-  /// A snapshot: more may arrive at any moment. Safe from any thread.
+  /// How many completions are ready in the completion ring right now, with no syscall.
+  /// Returns: a snapshot (more may arrive at any moment); 0 when empty, inherited across
+  /// fork, or when the ring layout is unknown.
+  /// Thread safety: any thread.
   [[nodiscard]] std::size_t ready() const noexcept;
 
-  /// io_submit(): queues the requests in order and returns how many the kernel accepted,
-  /// which may be fewer than given (then the first not accepted failed, or the ring was
-  /// full). An error is returned only when the *first* request fails: bad_file_descriptor,
-  /// bad_address (null or unmapped iocb pointer), invalid_argument (bad opcode, reserved
-  /// fields, misaligned O_DIRECT is reported in the completion instead),
+  /// io_submit(): queues the requests in order.
+  /// Returns: how many the kernel accepted, maybe fewer than given (the first one not
+  /// accepted failed, or the ring was full); 0 for an empty span, without a syscall.
+  /// Errors: only when the *first* request fails: bad_file_descriptor, bad_address (null or
+  /// unmapped iocb pointer), invalid_argument (bad opcode, non-zero reserved fields; a
+  /// misaligned O_DIRECT transfer fails in its completion instead),
   /// resource_unavailable_try_again (ring full: reap, then resubmit).
-  /// An empty span returns 0 without a syscall. No more than INT_MAX/ring size are
-  /// passed per call; submit the rest in another call.
+  /// Notes: at most LONG_MAX requests are passed per call; the kernel takes at most the
+  /// ring size.
   [[nodiscard]] Result<std::size_t> submit(std::span<iocb* const> iocbs) noexcept;
 
-  /// io_getevents(): waits until at least min_nr completions are available (or the timeout
-  /// expires) and copies up to events.size() of them. Returns the number copied (fewer
-  /// than min_nr only on timeout, or on a signal after some were copied). With
-  /// ReapMode::automatic, when min_nr are already in the ring (or the timeout is zero) they
-  /// are copied from the ring with no syscall.
+  /// io_submit() of one request.
+  /// Returns: nothing; success means the request is in flight.
+  /// Errors: as submit(span) for its first request.
+  [[nodiscard]] Result<void> submit(iocb& request) noexcept {
+    iocb* const one[] = {&request};  // NOLINT(cppcoreguidelines-avoid-c-arrays,modernize-avoid-c-arrays)
+    auto n = submit(std::span<iocb* const>(one));
+    if (!n) return std::unexpected(n.error());
+    if (*n == 0) [[unlikely]]
+      return fail(EAGAIN);
+    return {};
+  }
+
+  /// io_getevents(): waits until at least min_nr completions are available or the timeout
+  /// expires, and copies up to events.size() of them.
+  /// Returns: the number copied; fewer than min_nr only on timeout, or when a signal
+  /// arrived after some were copied.
   /// Errors: invalid_argument (min_nr > events.size(), negative timeout, empty Context,
   /// Context destroyed while waiting); interrupted (a signal handler ran; not retried).
+  /// Notes: with ReapMode::automatic, when min_nr completions are already in the ring (or
+  /// the timeout is zero) they are copied from the ring with no syscall.
   [[nodiscard]] Result<std::size_t> getevents(std::size_t min_nr, std::span<io_event> events,
                                               Timeout timeout = std::nullopt) noexcept;
 
-  /// io_pgetevents() (Linux >= 4.18): like getevents(), but the thread's signal mask is
-  /// replaced by *sigmask atomically for the duration of the wait, exactly like ppoll():
-  /// signals blocked in the thread can be unblocked only while waiting, without races.
-  /// If the call need not wait (min_nr completions already in the ring, or a zero timeout),
-  /// the ring answers it with no syscall and the mask is not applied — exactly what the
-  /// kernel does then (it restores the mask without delivering signals when it did not wait).
-  /// sigmask == nullptr leaves the mask alone; then, if the kernel or a seccomp filter
-  /// refuses io_pgetevents (function_not_supported / operation_not_permitted), it falls
-  /// back to io_getevents. With a mask, those errors are returned.
+  /// io_pgetevents() (Linux >= 4.18): getevents() with the thread's signal mask replaced
+  /// by *sigmask for the duration of the call, atomically, as ppoll() does.
+  /// Returns: as getevents().
+  /// Errors: as getevents(); with a mask, function_not_supported / operation_not_permitted
+  /// when the kernel or a seccomp filter refuses io_pgetevents.
+  /// Notes: with a mask the call is always the kernel's io_pgetevents, exactly: the kernel
+  /// installs the mask before it looks at the ring, so a pending signal the mask unblocks is
+  /// delivered (its handler runs) even when completions are ready, and with none ready and a
+  /// zero timeout the call fails with interrupted. sigmask == nullptr leaves the mask alone;
+  /// the call then behaves as getevents() (ring fast path included) and falls back to
+  /// io_getevents when io_pgetevents is refused.
   [[nodiscard]] Result<std::size_t> pgetevents(std::size_t min_nr, std::span<io_event> events,
                                                Timeout timeout, const sigset_t* sigmask) noexcept;
 
-  /// io_cancel(): asks the kernel to cancel an in-flight request. Success means the
-  /// cancellation was accepted (the kernel answers -EINPROGRESS); the request's completion
-  /// still arrives through getevents() and must be reaped. For a cancelled poll Linux
-  /// reports res == 0 (an empty ready mask), not -ECANCELED.
-  /// Only IOCB_CMD_POLL requests can be cancelled: file reads/writes/fsyncs give
-  /// invalid_argument, and so does a request that has already completed.
+  /// io_cancel(): asks the kernel to cancel an in-flight request.
+  /// Returns: nothing; success means the cancellation was accepted (the kernel answers
+  /// -EINPROGRESS) and the request's completion still arrives through getevents() (for a
+  /// cancelled poll with res == 0, an empty ready mask).
+  /// Errors: invalid_argument for anything but an in-flight IOCB_CMD_POLL (file I/O cannot
+  /// be cancelled; nor can a request that already completed), or an empty Context.
   [[nodiscard]] Result<void> cancel(iocb& request) noexcept;
 
-  /// io_destroy() now; leaves the Context empty. Blocks until in-flight I/O has completed;
-  /// wakes any thread blocked in getevents() on this Context. Calling it on an empty
-  /// Context returns invalid_argument.
+  /// io_destroy() now; leaves the Context empty.
+  /// Errors: invalid_argument for an empty Context (or one inherited across fork()).
+  /// Notes: blocks until in-flight I/O has completed; wakes threads blocked in getevents()
+  /// on this Context.
   [[nodiscard]] Result<void> destroy() noexcept;
 
  private:

@@ -1,4 +1,5 @@
-// aiopp — version.hpp (kept equal to project(VERSION) in CMakeLists.txt; a test checks it).
+// aiopp — version.hpp: the library's version, and the one place to change it (CMakeLists.txt
+// reads AIOPP_VERSION_STRING into project(VERSION); tests/test_version.cpp checks the parts).
 #pragma once
 
 // NOLINTBEGIN(cppcoreguidelines-macro-usage,modernize-macro-to-enum): macros, so consumers can test them in #if

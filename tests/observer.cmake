@@ -1,2 +1,0 @@
-# Per-Context observer: counters, latency histogram, syscall hook.
-aiopp_add_test(test_observer test_observer.cpp)

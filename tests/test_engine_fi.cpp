@@ -1,0 +1,224 @@
+// aio::Engine under fault injection (aiopp_fi): a full kernel ring (io_submit EAGAIN), a
+// refusal at every position of a batch, EINTR while waiting, the cross-thread cancellation
+// race, and a Context that cannot wait at shutdown.
+#include <algorithm>
+#include <array>
+#include <thread>
+#include <vector>
+
+#include "fi_hook.hpp"
+#include "test_engine_util.hpp"
+
+namespace {
+
+using namespace aiotest;
+using aio::sys::Call;
+
+aio::Engine make_engine(aio::EngineOptions o = {}) {
+  auto e = aio::Engine::create(o);
+  EXPECT_TRUE(e) << e.error().message();
+  return e ? std::move(*e) : aio::Engine{};
+}
+
+// Records the iocbs of every io_submit the kernel saw, in order.
+struct SubmitLog {
+  std::vector<const iocb*> seen;
+  void record(const fi::Args& a, long accepted) {
+    for (long i = 0; i < accepted; ++i) seen.push_back(a.iocbs[i]);
+  }
+};
+
+TEST(EngineFi, SubmitEagainKeepsOpsQueuedAndAllComplete) {
+  Fd efd(::eventfd(1, EFD_NONBLOCK | EFD_CLOEXEC));
+  constexpr std::size_t kOps = 10;
+  auto e = make_engine({.queue_depth = 16});
+  Log log(kOps);
+  for (std::size_t i = 0; i < kOps; ++i) e.start(log.prepare(i, aio::make_poll(efd.get(), aio::PollEvents::in)));
+  int submits = 0;
+  SubmitLog sl;
+  ScopedHook hook([&](fi::Args& a) -> long {
+    if (a.call != Call::submit) return fi::passthrough(a);
+    if (++submits <= 3) return -EAGAIN;  // the ring is full (of someone else's requests)
+    const long r = fi::passthrough(a);
+    sl.record(a, r);
+    return r;
+  });
+  auto n = e.flush();
+  ASSERT_TRUE(n) << "EAGAIN is not an error of flush()";
+  EXPECT_EQ(*n, 0U);
+  EXPECT_EQ(e.queued(), kOps);
+  EXPECT_EQ(log.total_calls(), 0);
+  ASSERT_TRUE(e.run());
+  EXPECT_EQ(submits, 4);  // three refusals, with a backoff before each retry, then all in one
+  ASSERT_EQ(sl.seen.size(), kOps);
+  for (std::size_t i = 0; i < kOps; ++i) {
+    EXPECT_EQ(sl.seen[i], &log.ops[i].cb) << "FIFO order";
+    EXPECT_EQ(log.recs[i].calls, 1);
+    EXPECT_TRUE(log.recs[i].last);
+  }
+}
+
+// The kernel takes a prefix, then says "full" while requests of ours are in flight: the rest
+// wait for completions (no backoff sleep needed), and go in in order.
+TEST(EngineFi, RingFullWhileOwnRequestsInFlight) {
+  Fd efd(::eventfd(1, EFD_NONBLOCK | EFD_CLOEXEC));
+  constexpr std::size_t kOps = 12;
+  auto e = make_engine({.queue_depth = 16});
+  Log log(kOps);
+  for (std::size_t i = 0; i < kOps; ++i) e.start(log.prepare(i, aio::make_poll(efd.get(), aio::PollEvents::in)));
+  SubmitLog sl;
+  int submits = 0;
+  ScopedHook hook([&](fi::Args& a) -> long {
+    if (a.call != Call::submit) return fi::passthrough(a);
+    ++submits;
+    if (submits % 2 == 0) return -EAGAIN;  // every other call: full
+    a.nr = std::min(a.nr, 3L);             // the kernel takes at most 3 per call
+    const long r = fi::passthrough(a);
+    sl.record(a, r);
+    return r;
+  });
+  ASSERT_TRUE(e.run());
+  ASSERT_EQ(sl.seen.size(), kOps);
+  for (std::size_t i = 0; i < kOps; ++i) {
+    EXPECT_EQ(sl.seen[i], &log.ops[i].cb) << "FIFO order";
+    EXPECT_EQ(log.recs[i].calls, 1);
+  }
+}
+
+// io_submit accepts the prefix before request k and refuses k when it comes first, as the
+// kernel does; for every k, op k alone gets the error and the others succeed.
+TEST(EngineFi, RefusalAtEveryBatchPosition) {
+  Fd efd(::eventfd(1, EFD_NONBLOCK | EFD_CLOEXEC));
+  constexpr std::size_t kOps = 6;
+  for (const int err : {EBADF, EINVAL, EFAULT, EOPNOTSUPP}) {
+    for (std::size_t k = 0; k < kOps; ++k) {
+      aio::Observer obs;
+      auto e = make_engine({.queue_depth = 8, .observer = &obs});
+      Log log(kOps);
+      for (std::size_t i = 0; i < kOps; ++i) e.start(log.prepare(i, aio::make_poll(efd.get(), aio::PollEvents::in)));
+      const iocb* bad = &log.ops[k].cb;
+      ScopedHook hook([&](fi::Args& a) -> long {
+        if (a.call != Call::submit) return fi::passthrough(a);
+        for (long i = 0; i < a.nr; ++i) {
+          if (a.iocbs[i] != bad) continue;
+          if (i == 0) return -err;
+          a.nr = i;
+          break;
+        }
+        return fi::passthrough(a);
+      });
+      auto n = e.flush();
+      ASSERT_TRUE(n) << "a refused op does not fail flush()";
+      EXPECT_EQ(*n, kOps - 1) << "err " << err << " k " << k;
+      EXPECT_EQ(e.queued(), 0U);
+      ASSERT_TRUE(e.run());
+      for (std::size_t i = 0; i < kOps; ++i) {
+        ASSERT_EQ(log.recs[i].calls, 1) << "err " << err << " k " << k << " i " << i;
+        if (i == k) {
+          ASSERT_FALSE(log.recs[i].last);
+          EXPECT_EQ(log.recs[i].last.error().value(), err);
+        } else {
+          EXPECT_TRUE(log.recs[i].last) << "err " << err << " k " << k << " i " << i;
+        }
+      }
+      EXPECT_EQ(obs.errors(err), 1U) << "an attached observer sees the refusal";
+    }
+  }
+}
+
+TEST(EngineFi, EintrWhileWaitingIsReportedAndNothingIsLost) {
+  auto e = make_engine({.queue_depth = 4});
+  Pipe p;
+  Log log(1);
+  e.start(log.prepare(0, aio::make_poll(p.rd.get(), aio::PollEvents::in)));
+  int waits = 0;
+  ScopedHook hook([&](fi::Args& a) -> long {
+    if ((a.call == Call::getevents || a.call == Call::pgetevents) && a.min_nr > 0 && waits++ == 0) return -EINTR;
+    return fi::passthrough(a);
+  });
+  auto n = e.run_once();
+  ASSERT_FALSE(n);
+  EXPECT_EQ(n.error(), std::errc::interrupted);
+  EXPECT_EQ(e.in_flight(), 1U);
+  EXPECT_EQ(log.total_calls(), 0);
+  ASSERT_EQ(::write(p.wr.get(), "x", 1), 1);
+  n = e.run_once();
+  ASSERT_TRUE(n) << n.error().message();
+  EXPECT_EQ(*n, 1U);
+  EXPECT_EQ(log.recs[0].calls, 1);
+}
+
+TEST(EngineFi, RunRetriesEintr) {
+  auto e = make_engine({.queue_depth = 4});
+  Fd efd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  Log log(1);
+  e.start(log.prepare(0, aio::make_poll(efd.get(), aio::PollEvents::in)));
+  int waits = 0;
+  ScopedHook hook([&](fi::Args& a) -> long {
+    if ((a.call == Call::getevents || a.call == Call::pgetevents) && a.min_nr > 0 && ++waits <= 3) {
+      if (waits == 3) {
+        const std::uint64_t one = 1;
+        (void)!::write(efd.get(), &one, sizeof one);  // ready from now on
+      }
+      return -EINTR;
+    }
+    return fi::passthrough(a);
+  });
+  ASSERT_TRUE(e.run());
+  EXPECT_GE(waits, 3);
+  EXPECT_EQ(log.recs[0].calls, 1);
+  EXPECT_TRUE(log.recs[0].last);
+}
+
+// A stop request from another thread that lands while the owner is inside io_submit with
+// that poll: the other thread's io_cancel finds nothing in flight yet, so flush() must see
+// the flag after its submit and cancel the poll itself.
+TEST(EngineFi, CancelRequestRacingTheSubmitIsNotLost) {
+  auto e = make_engine({.queue_depth = 4});
+  Pipe p;
+  Log log(1);
+  e.start(log.prepare(0, aio::make_poll(p.rd.get(), aio::PollEvents::in)));
+  int cancels = 0;
+  bool raced = false;
+  ScopedHook hook([&](fi::Args& a) -> long {
+    if (a.call == Call::cancel) ++cancels;
+    if (a.call == Call::submit && !raced) {
+      raced = true;
+      // While "inside" io_submit: the other thread asks and its io_cancel fails.
+      std::thread t([&] { e.request_cancel(log.ops[0]); });
+      t.join();
+    }
+    return fi::passthrough(a);
+  });
+  ASSERT_EQ(e.flush().value_or(0), 1U);
+  EXPECT_EQ(cancels, 2) << "the other thread's (too early) and flush()'s own";
+  ASSERT_TRUE(run_until(e, log, 1, 10));
+  EXPECT_EQ(log.recs[0].last.error(), std::errc::operation_canceled);
+}
+
+// When the Context cannot wait at shutdown (here: every wait fails with EINVAL, as after
+// fork()), in-flight requests still complete exactly once, with operation_canceled.
+TEST(EngineFi, ShutdownWhenWaitingFails) {
+  Pipe p;
+  Log log(2);
+  bool armed = false;
+  ScopedHook hook([&](fi::Args& a) -> long {
+    if (armed && (a.call == Call::getevents || a.call == Call::pgetevents)) return -EINVAL;
+    if (armed && a.call == Call::cancel) return -EINVAL;  // and the polls cannot be cancelled
+    return fi::passthrough(a);
+  });
+  {
+    auto e = make_engine({.queue_depth = 4});
+    e.start(log.prepare(0, aio::make_poll(p.rd.get(), aio::PollEvents::in)));
+    e.start(log.prepare(1, aio::make_poll(p.rd.get(), aio::PollEvents::in)));
+    ASSERT_EQ(e.flush().value_or(0), 2U);
+    armed = true;
+    // ~Engine: io_destroy (not hooked away) still cancels the real polls.
+  }
+  EXPECT_EQ(log.recs[0].calls, 1);
+  EXPECT_EQ(log.recs[1].calls, 1);
+  EXPECT_EQ(log.recs[0].last.error(), std::errc::operation_canceled);
+  EXPECT_EQ(log.recs[1].last.error(), std::errc::operation_canceled);
+}
+
+}  // namespace
