@@ -16,12 +16,14 @@ Result<AlignedBuffer> AlignedBuffer::create(std::size_t size, std::size_t alignm
   constexpr auto max_bytes = static_cast<std::size_t>(PTRDIFF_MAX);
   if (size > max_bytes - (alignment - 1)) return fail(ENOMEM);
   const std::size_t bytes = (size + alignment - 1) & ~(alignment - 1);
+  // NOLINTNEXTLINE(cppcoreguidelines-owning-memory,cppcoreguidelines-no-malloc): the AlignedBuffer below owns it
   void* p = std::aligned_alloc(alignment, bytes);
   if (p == nullptr) return fail(ENOMEM);
   std::memset(p, 0, bytes);
   return AlignedBuffer(static_cast<std::byte*>(p), size, alignment);
 }
 
+// NOLINTNEXTLINE(cppcoreguidelines-owning-memory,cppcoreguidelines-no-malloc): the RAII owner of aligned_alloc's memory
 AlignedBuffer::~AlignedBuffer() { std::free(data_); }
 
 }  // namespace aio

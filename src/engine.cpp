@@ -2,7 +2,7 @@
 #include "aio/engine.hpp"
 
 #include <sys/eventfd.h>
-#include <time.h>
+#include <ctime>
 #include <unistd.h>
 
 #include <atomic>
@@ -35,13 +35,13 @@ constexpr long backoff_max_ns = 1'000'000;
 // Marks the Engine as running completions for the scope: run_* refuse to nest.
 class Running {
  public:
-  explicit Running(bool& flag) noexcept : flag_(flag) { flag_ = true; }
+  explicit Running(bool& flag) noexcept : flag_(&flag) { *flag_ = true; }
   Running(const Running&) = delete;
   Running& operator=(const Running&) = delete;
-  ~Running() { flag_ = false; }
+  ~Running() { *flag_ = false; }
 
  private:
-  bool& flag_;
+  bool* flag_;
 };
 
 [[nodiscard]] Op& op_of(std::uint64_t data) noexcept {
@@ -59,10 +59,10 @@ Result<Engine> Engine::create(EngineOptions options) noexcept {
   auto ctx = Context::create(options.queue_depth, options.reap, options.observer);
   if (!ctx) return std::unexpected(ctx.error());
   Engine e;
-  // NOLINTBEGIN(cppcoreguidelines-avoid-c-arrays,modernize-avoid-c-arrays): see engine.hpp
+  // NOLINTBEGIN(cppcoreguidelines-avoid-c-arrays,modernize-avoid-c-arrays,cppcoreguidelines-owning-memory): unique_ptr<T[]> owners, see engine.hpp
   e.batch_.reset(new (std::nothrow) iocb*[options.queue_depth]);
   e.events_.reset(new (std::nothrow) io_event[options.queue_depth]);
-  // NOLINTEND(cppcoreguidelines-avoid-c-arrays,modernize-avoid-c-arrays)
+  // NOLINTEND(cppcoreguidelines-avoid-c-arrays,modernize-avoid-c-arrays,cppcoreguidelines-owning-memory)
   if (!e.batch_ || !e.events_) return fail(ENOMEM);
   if (options.notify_fd) {
     e.efd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

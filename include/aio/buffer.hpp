@@ -79,11 +79,12 @@ class AlignedBuffer {
 
   /// Returns: the bounds of the bytes, so that the buffer is a contiguous range.
   [[nodiscard]] std::byte* begin() noexcept { return data_; }
-  [[nodiscard]] std::byte* end() noexcept { return data_ + size_; }
+  [[nodiscard]] std::byte* end() noexcept { return data_ + size_; }  // NOLINT(cppcoreguidelines-pro-bounds-pointer-arithmetic): one past the buffer
   [[nodiscard]] const std::byte* begin() const noexcept { return data_; }
-  [[nodiscard]] const std::byte* end() const noexcept { return data_ + size_; }
+  [[nodiscard]] const std::byte* end() const noexcept { return data_ + size_; }  // NOLINT(cppcoreguidelines-pro-bounds-pointer-arithmetic): one past the buffer
 
  private:
+  // NOLINTNEXTLINE(bugprone-easily-swappable-parameters): private, called once by create()
   AlignedBuffer(std::byte* data, std::size_t size, std::size_t alignment) noexcept
       : data_(data), size_(size), alignment_(alignment) {}
 

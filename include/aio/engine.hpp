@@ -76,8 +76,18 @@ namespace detail {
 class OpState {
  public:
   OpState() noexcept = default;
+  // A copy is idle, whatever the source's state: nothing is copied, on purpose.
+  // NOLINTNEXTLINE(modernize-use-equals-default): copying the link and phase would corrupt the engine's lists
   OpState(const OpState& /*other*/) noexcept {}
-  OpState& operator=(const OpState& /*other*/) noexcept { return *this; }
+  // NOLINTNEXTLINE(bugprone-unhandled-self-assignment): assigning leaves the target's own state, so self-assignment is a no-op
+  OpState& operator=(const OpState& /*other*/) noexcept {  // cppcheck-suppress operatorEqVarError ; the target keeps its own state
+    return *this;
+  }
+  // NOLINTNEXTLINE(modernize-use-equals-default): as the copy, a moved-to state is idle
+  OpState(OpState&& /*other*/) noexcept {}
+  OpState& operator=(OpState&& /*other*/) noexcept {  // cppcheck-suppress operatorEqVarError ; the target keeps its own state
+    return *this;
+  }
   ~OpState() = default;
 
  private:
@@ -323,6 +333,7 @@ class IoAwaiter {
   }
   IoAwaiter(const IoAwaiter&) = delete;
   IoAwaiter& operator=(const IoAwaiter&) = delete;
+  // NOLINTNEXTLINE(modernize-use-equals-default): checks the contract in debug builds
   ~IoAwaiter() {
 #ifndef NDEBUG
     if (op_.busy()) contract_violation("a coroutine suspended in an aio::Engine request was destroyed");
@@ -362,6 +373,7 @@ class PollAwaiter {
   }
   PollAwaiter(const PollAwaiter&) = delete;
   PollAwaiter& operator=(const PollAwaiter&) = delete;
+  // NOLINTNEXTLINE(modernize-use-equals-default): checks the contract in debug builds
   ~PollAwaiter() {
 #ifndef NDEBUG
     if (op_.busy()) contract_violation("a coroutine suspended in an aio::Engine poll was destroyed");

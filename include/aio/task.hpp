@@ -213,6 +213,7 @@ inline Task<void> TaskPromise<void>::get_return_object() noexcept {
 class WhenAllAwaiter {
  public:
   using Start = void (*)(void* task, WhenAllLatch* latch) noexcept;
+  // NOLINTNEXTLINE(bugprone-easily-swappable-parameters): internal; count of tasks, then the size of one
   WhenAllAwaiter(void* tasks, std::size_t count, std::size_t stride, Start start) noexcept
       : tasks_(tasks), count_(count), stride_(stride), start_(start) {}
 
@@ -221,6 +222,7 @@ class WhenAllAwaiter {
     latch_.count = count_ + 1;  // +1: a task ending inside this loop never resumes the waiter
     latch_.waiter = waiter;
     auto* base = static_cast<unsigned char*>(tasks_);
+    // NOLINTNEXTLINE(cppcoreguidelines-pro-bounds-pointer-arithmetic): tasks of one type, `stride` bytes apart
     for (std::size_t i = 0; i < count_; ++i) start_(base + i * stride_, &latch_);
     return --latch_.count != 0;  // false: all ended already, continue without suspending
   }
@@ -270,7 +272,7 @@ class WhenAllSet {
   void await_resume() const noexcept {}
 
  private:
-  std::tuple<Task<Ts>...>& tasks_;
+  std::tuple<Task<Ts>...>& tasks_;  // NOLINT(cppcoreguidelines-avoid-const-or-ref-data-members): lives only inside co_await
   WhenAllLatch latch_;
 };
 
@@ -315,6 +317,7 @@ Task<std::tuple<detail::WhenAllValue<Ts>...>> when_all(Task<Ts>... tasks) {
   std::tuple<Task<Ts>...> set(std::move(tasks)...);
   co_await detail::WhenAllSet<Ts...>(set);
   co_return std::apply(
+      // cppcheck-suppress constParameter ; when_all_take() moves the results out of the tasks
       [](Task<Ts>&... t) { return std::tuple<detail::WhenAllValue<Ts>...>{detail::when_all_take(t)...}; }, set);
 }
 
@@ -324,6 +327,7 @@ template <class T>
   requires std::is_void_v<T>
 Task<void> when_all(std::span<Task<T>> tasks) {
   co_await detail::WhenAllAwaiter(tasks.data(), tasks.size(), sizeof(Task<T>), &detail::when_all_start<T>);
+  // cppcheck-suppress constVariable ; when_all_take() moves the result out of the task
   for (Task<T>& t : tasks) detail::when_all_take(t);
 }
 
@@ -335,6 +339,7 @@ Task<std::vector<T>> when_all(std::span<Task<T>> tasks) {
   co_await detail::WhenAllAwaiter(tasks.data(), tasks.size(), sizeof(Task<T>), &detail::when_all_start<T>);
   std::vector<T> values;
   values.reserve(tasks.size());
+  // cppcheck-suppress [constVariable, useStlAlgorithm] ; when_all_take() moves the result out of the task
   for (Task<T>& t : tasks) values.push_back(detail::when_all_take(t));
   co_return values;
 }
