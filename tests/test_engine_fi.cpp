@@ -222,3 +222,62 @@ TEST(EngineFi, ShutdownWhenWaitingFails) {
 }
 
 }  // namespace
+
+TEST(EngineFi, CreateReportsTheIoSetupError) {
+  ScopedHook hook([](fi::Args& a) -> long { return a.call == Call::setup ? -EAGAIN : fi::passthrough(a); });
+  auto e = aio::Engine::create({.queue_depth = 4});
+  ASSERT_FALSE(e);
+  EXPECT_EQ(e.error(), std::errc::resource_unavailable_try_again);
+}
+
+// io_submit interrupted, or taking nothing without an error: the ops stay queued, nothing fails.
+TEST(EngineFi, SubmitInterruptedOrTakingNothingKeepsTheOpQueued) {
+  for (const long answer : {-static_cast<long>(EINTR), 0L}) {
+    auto e = make_engine({.queue_depth = 4});
+    Fd efd = make_eventfd(1);  // polls ready at once
+    Log log(1);
+    e.start(log.prepare(0, aio::make_poll(efd.get(), aio::PollEvents::in)));
+    int submits = 0;
+    {
+      ScopedHook hook([&](fi::Args& a) -> long {
+        if (a.call == Call::submit && submits++ == 0) return answer;
+        return fi::passthrough(a);
+      });
+      auto n = e.flush();
+      ASSERT_TRUE(n) << answer;
+      EXPECT_EQ(*n, 0U) << answer;
+      EXPECT_EQ(e.queued(), 1U) << answer;
+      EXPECT_EQ(log.total_calls(), 0) << answer;
+    }
+    ASSERT_TRUE(e.run()) << answer;
+    EXPECT_EQ(log.recs[0].calls, 1) << answer;
+    ASSERT_TRUE(log.recs[0].last) << answer;
+  }
+}
+
+TEST(EngineFi, AnOpWithoutACallbackCompletesSilently) {
+  auto e = make_engine({.queue_depth = 4});
+  Fd efd = make_eventfd(1);
+  aio::Op op{.cb = aio::make_poll(efd.get(), aio::PollEvents::in)};
+  e.start(op);
+  ASSERT_TRUE(e.run());
+  EXPECT_EQ(e.in_flight(), 0U);
+  EXPECT_EQ(e.queued(), 0U);
+}
+
+// A completion whose res is below -4095 is no errno: the op sees EIO.
+TEST(EngineFi, ResultOutsideTheErrnoRangeIsEio) {
+  auto e = make_engine({.queue_depth = 4, .reap = aio::ReapMode::syscall});
+  Fd efd = make_eventfd(1);
+  Log log(1);
+  e.start(log.prepare(0, aio::make_poll(efd.get(), aio::PollEvents::in)));
+  ScopedHook hook([](fi::Args& a) -> long {
+    const long r = fi::passthrough(a);
+    if ((a.call == Call::getevents || a.call == Call::pgetevents) && r > 0) a.events[0].res = -5000;
+    return r;
+  });
+  ASSERT_TRUE(e.run());
+  ASSERT_EQ(log.recs[0].calls, 1);
+  ASSERT_FALSE(log.recs[0].last);
+  EXPECT_EQ(log.recs[0].last.error(), std::errc::io_error);
+}
