@@ -281,3 +281,69 @@ TEST(EngineFi, ResultOutsideTheErrnoRangeIsEio) {
   ASSERT_FALSE(log.recs[0].last);
   EXPECT_EQ(log.recs[0].last.error(), std::errc::io_error);
 }
+
+TEST(EngineFi, SelfMoveAssignmentKeepsTheEngine) {
+  auto e = make_engine({.queue_depth = 4});
+  aio::Engine& same = e;
+  e = std::move(same);
+  EXPECT_NE(e.context().native_handle(), 0U);
+  Fd efd = make_eventfd(1);
+  aio::Op op{.cb = aio::make_poll(efd.get(), aio::PollEvents::in)};
+  e.start(op);
+  ASSERT_TRUE(e.run());
+}
+
+// A failing reap: reported when nothing ran, else the completions that ran are counted; a
+// refused request (bad fd) is one that runs without the kernel.
+TEST(EngineFi, ReapFailureIsReportedOnlyWhenNothingRan) {
+  auto e = make_engine({.queue_depth = 4, .reap = aio::ReapMode::syscall});
+  Pipe p;  // never written: its poll stays in flight
+  Log log(3);
+  e.start(log.prepare(0, aio::make_poll(p.rd.get(), aio::PollEvents::in)));
+  ASSERT_EQ(e.flush().value_or(0), 1U);
+  bool armed = true;
+  ScopedHook hook([&](fi::Args& a) -> long {
+    if (armed && (a.call == Call::getevents || a.call == Call::pgetevents)) return -EIO;
+    return fi::passthrough(a);
+  });
+  auto n = e.run_ready();
+  ASSERT_FALSE(n);
+  EXPECT_EQ(n.error(), std::errc::io_error);
+  auto r = e.run();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), std::errc::io_error);
+
+  e.start(log.prepare(1, aio::make_pread(-1, std::span<std::byte>(), 0)));  // refused: EBADF
+  n = e.run_ready();
+  ASSERT_TRUE(n) << n.error().message();
+  EXPECT_EQ(*n, 1U);
+  EXPECT_EQ(log.recs[1].last.error(), std::errc::bad_file_descriptor);
+  e.start(log.prepare(2, aio::make_pread(-1, std::span<std::byte>(), 0)));
+  n = e.run_once(std::chrono::milliseconds(10));
+  ASSERT_TRUE(n) << n.error().message();
+  EXPECT_EQ(*n, 1U);
+  armed = false;
+  ASSERT_EQ(::write(p.wr.get(), "x", 1), 1);
+  ASSERT_TRUE(e.run());
+  EXPECT_EQ(log.recs[0].calls, 1);
+}
+
+// io_submit taking nothing while none of the Engine's requests is in flight: run_once backs
+// off no longer than its timeout (a zero timeout: not at all) and the op stays queued.
+TEST(EngineFi, BackoffIsBoundedByTheTimeout) {
+  auto e = make_engine({.queue_depth = 4});
+  Fd efd = make_eventfd(1);
+  Log log(1);
+  e.start(log.prepare(0, aio::make_poll(efd.get(), aio::PollEvents::in)));
+  {
+    ScopedHook hook([](fi::Args& a) -> long { return a.call == Call::submit ? 0 : fi::passthrough(a); });
+    for (const auto t : {std::chrono::nanoseconds(0), std::chrono::nanoseconds(std::chrono::microseconds(20))}) {
+      auto n = e.run_once(t);
+      ASSERT_TRUE(n) << n.error().message();
+      EXPECT_EQ(*n, 0U);
+      EXPECT_EQ(e.queued(), 1U);
+    }
+  }
+  ASSERT_TRUE(e.run());
+  EXPECT_EQ(log.recs[0].calls, 1);
+}
