@@ -1,7 +1,7 @@
 // No heap allocation per request through aio::Engine: the callback path (start, flush,
 // run_ready, run_once, cancel), a coroutine's `co_await e.read(...)` / `co_await e.poll(...)`
-// (with a stop token) inside a running coroutine, and the notify-mode eventfd. The malloc
-// family and operator new are replaced by counting versions, as in test_no_alloc.cpp; under
+// (with a stop token) inside a running coroutine, and the notify-mode eventfd. Part of the
+// test_no_alloc program, whose counting allocator (no_alloc.hpp) sees every allocation; under
 // ASan/TSan/HWASan/MSan, whose runtimes own malloc, nothing is replaced and every test skips.
 #include <aio/aio.hpp>
 #include <gtest/gtest.h>
@@ -17,96 +17,7 @@
 #include <string>
 #include <vector>
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || defined(__SANITIZE_HWADDRESS__)
-#define AIOPP_NO_ALLOC_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer) || \
-    __has_feature(hwaddress_sanitizer)
-#define AIOPP_NO_ALLOC_SANITIZER 1
-#endif
-#endif
-#ifndef AIOPP_NO_ALLOC_SANITIZER
-#define AIOPP_NO_ALLOC_SANITIZER 0
-#endif
-
-// ---- The counting allocator -----------------------------------------------------------------
-extern "C" {
-void* __libc_malloc(std::size_t size) noexcept;
-void* __libc_calloc(std::size_t n, std::size_t size) noexcept;
-void* __libc_realloc(void* p, std::size_t size) noexcept;
-void* __libc_memalign(std::size_t alignment, std::size_t size) noexcept;
-void __libc_free(void* p) noexcept;
-}
-
-namespace {
-thread_local bool t_counting = false;
-thread_local std::size_t t_allocs = 0;
-
-inline void note_alloc() noexcept {
-  if (t_counting) ++t_allocs;
-}
-
-struct Counting {
-  static void begin() noexcept {
-    t_allocs = 0;
-    t_counting = true;
-  }
-  [[nodiscard]] static std::size_t end() noexcept {
-    t_counting = false;
-    return t_allocs;
-  }
-};
-}  // namespace
-
-#if !AIOPP_NO_ALLOC_SANITIZER
-extern "C" {
-void* malloc(std::size_t size) noexcept {
-  note_alloc();
-  return __libc_malloc(size);
-}
-void* calloc(std::size_t n, std::size_t size) noexcept {
-  note_alloc();
-  return __libc_calloc(n, size);
-}
-void* realloc(void* p, std::size_t size) noexcept {
-  note_alloc();
-  return __libc_realloc(p, size);
-}
-void* aligned_alloc(std::size_t alignment, std::size_t size) noexcept {
-  note_alloc();
-  return __libc_memalign(alignment, size);
-}
-void* memalign(std::size_t alignment, std::size_t size) noexcept {
-  note_alloc();
-  return __libc_memalign(alignment, size);
-}
-int posix_memalign(void** out, std::size_t alignment, std::size_t size) noexcept {
-  note_alloc();
-  if (alignment < sizeof(void*) || (alignment & (alignment - 1)) != 0) return EINVAL;
-  void* p = __libc_memalign(alignment, size);
-  if (p == nullptr) return ENOMEM;
-  *out = p;
-  return 0;
-}
-void free(void* p) noexcept { __libc_free(p); }
-}
-
-void* operator new(std::size_t size) {
-  note_alloc();
-  if (void* p = __libc_malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t size) { return operator new(size); }
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
-  note_alloc();
-  return __libc_malloc(size == 0 ? 1 : size);
-}
-void* operator new[](std::size_t size, const std::nothrow_t& nt) noexcept { return operator new(size, nt); }
-void operator delete(void* p) noexcept { __libc_free(p); }
-void operator delete[](void* p) noexcept { __libc_free(p); }
-void operator delete(void* p, std::size_t) noexcept { __libc_free(p); }
-void operator delete[](void* p, std::size_t) noexcept { __libc_free(p); }
-#endif  // !AIOPP_NO_ALLOC_SANITIZER
+#include "no_alloc.hpp"
 
 namespace {
 

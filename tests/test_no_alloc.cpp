@@ -22,22 +22,9 @@
 #include <string>
 #include <vector>
 
-// A sanitizer runtime replaces the malloc family and operator new itself; replacing them again
-// would bypass its bookkeeping (and crash), so then nothing below is replaced. UBSan alone
-// leaves malloc alone: the tests run.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || defined(__SANITIZE_HWADDRESS__)
-#define AIOPP_NO_ALLOC_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer) || \
-    __has_feature(hwaddress_sanitizer)
-#define AIOPP_NO_ALLOC_SANITIZER 1
-#endif
-#endif
-#ifndef AIOPP_NO_ALLOC_SANITIZER
-#define AIOPP_NO_ALLOC_SANITIZER 0
-#endif
+#include "no_alloc.hpp"
 
-// ---- The counting allocator -----------------------------------------------------------------
+// ---- The counting allocator (declared in no_alloc.hpp) ------------------------------------
 extern "C" {
 void* __libc_malloc(std::size_t size) noexcept;
 void* __libc_calloc(std::size_t n, std::size_t size) noexcept;
@@ -46,25 +33,15 @@ void* __libc_memalign(std::size_t alignment, std::size_t size) noexcept;
 void __libc_free(void* p) noexcept;
 }
 
-namespace {
-// Per thread, so that nothing another thread does (gtest, the kernel's helpers) is counted.
+namespace noalloc {
 thread_local bool t_counting = false;
 thread_local std::size_t t_allocs = 0;
+}  // namespace noalloc
 
+namespace {
 inline void note_alloc() noexcept {
-  if (t_counting) ++t_allocs;
+  if (noalloc::t_counting) ++noalloc::t_allocs;
 }
-
-struct Counting {
-  static void begin() noexcept {
-    t_allocs = 0;
-    t_counting = true;
-  }
-  [[nodiscard]] static std::size_t end() noexcept {
-    t_counting = false;
-    return t_allocs;
-  }
-};
 }  // namespace
 
 #if !AIOPP_NO_ALLOC_SANITIZER

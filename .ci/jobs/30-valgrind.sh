@@ -73,7 +73,7 @@ excluded=(
   # cannot run '/proc/self/exe' directly"; with --trace-children=yes valgrind cannot load
   # the child either: "mmap(0x58000000) failed in UME").
   '^ForkGuardFresh\.'
-  # test_no_alloc and test_engine_no_alloc replace the global operator new/delete to count
+  # test_no_alloc (NoAlloc, EngineNoAlloc) replaces the global operator new/delete to count
   # allocations; valgrind replaces them too, so they count nothing, and memcheck reports a
   # mismatched free for every block gtest frees at exit.
   '^NoAlloc\.'
