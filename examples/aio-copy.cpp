@@ -1,18 +1,16 @@
-// aio-copy — copy a file through aiopp with a queue of reads and writes in flight.
+// aio-copy — copy files through aiopp's completion engine (aio::Engine, coroutines).
 //
-// Each of the queue-depth slots runs its own little pipeline: read block -> write block ->
-// read the next unclaimed block, so reads and writes of different blocks overlap and the
-// kernel always has up to queue-depth requests. Completions are reaped in batches.
-// The copy goes to a temp file next to the destination, renamed into place on success.
-#include <libgen.h>
+// One coroutine per queue slot claims the next block of the source's data, reads it and
+// writes it, then claims the next: up to queue-depth reads and writes are in flight. Only
+// the data extents (SEEK_DATA/SEEK_HOLE) are copied, so holes stay holes. The copy goes to
+// a temp file next to DST, renamed over it on success; --in-place writes into DST itself.
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <climits>
 #include <cstdio>
-#include <chrono>
 #include <optional>
 
 #include "common.hpp"
@@ -21,8 +19,10 @@ namespace {
 
 constexpr const char* usage_text =
     "Usage: aio-copy [OPTIONS] SRC DST\n"
-    "Copy the regular file SRC to DST (a file, or an existing directory: DST/basename(SRC))\n"
-    "with Linux native AIO, keeping up to queue-depth reads and writes in flight.\n"
+    "  or:  aio-copy [OPTIONS] SRC... DIR\n"
+    "Copy regular files with Linux native AIO, keeping up to queue-depth reads and writes in\n"
+    "flight. DST may be an existing directory (DST/basename(SRC)); with several SRCs the last\n"
+    "operand must be one. A SRC that fails is reported and the others are still copied.\n"
     "\n"
     "  -q, --queue-depth N   requests in flight, 1..65536 (default 32); reduced, with a note,\n"
     "                        when the system's fs.aio-max-nr has no room for N\n"
@@ -30,28 +30,73 @@ constexpr const char* usage_text =
     "      --direct          use O_DIRECT (fail if unsupported; SIZE must be a multiple of 512)\n"
     "      --no-direct       buffered I/O\n"
     "                        (default: O_DIRECT when both files support it, else buffered)\n"
-    "      --sync            fdatasync the copy (IOCB_CMD_FDSYNC) before renaming it into place\n"
+    "      --sparse=WHEN     auto (default): holes of SRC (SEEK_HOLE) stay holes; always: also\n"
+    "                        turn blocks of zeros into holes; never: write every byte\n"
+    "      --in-place        write into the existing DST (keeps its inode, hard links and\n"
+    "                        mode, as cp does); not atomic: an error leaves DST partly written\n"
+    "      --sync            fdatasync the copy (IOCB_CMD_FDSYNC) before it replaces DST\n"
+    "      --rate-limit RATE at most RATE bytes per second (K/M/G suffixes), e.g. for demos\n"
     "      --stats           print the library's observer summary on stderr at the end: syscalls\n"
     "                        by kind, events from the ring vs by syscall, batch sizes, errors,\n"
     "                        per-request latency (submit -> reap), the most repeated calls\n"
-    "      --progress        show a progress bar on stderr\n"
+    "      --progress        show a progress bar on stderr (fits the terminal's width)\n"
     "      --no-progress     no progress bar (default: a bar only when stderr is a terminal)\n"
     "  -h, --help            show this help and exit\n"
+    "      --version         show the version and exit\n"
     "\n"
-    "The copy is written to a temporary file in DST's directory and renamed over DST on\n"
-    "success; on any error DST is left untouched. SRC's permission bits are preserved.\n"
-    "Prints one summary line on stdout. Exit status: 0 ok, 1 runtime error, 2 usage error.\n";
+    "By default the copy is written to a temporary file in DST's directory and renamed over\n"
+    "DST on success, so DST is never partly written: DST becomes a new inode (hard links to\n"
+    "the old DST keep the old content) with SRC's permission bits. FIFOs, sockets and devices\n"
+    "are refused at once (never opened for reading). SIGINT/SIGTERM remove the temp file\n"
+    "and exit 130/143. Prints one summary line per file on stdout.\n"
+    "Exit status: 0 ok, 1 runtime error (any SRC failed), 2 usage error.\n";
 
-enum OptId { kQueueDepth, kBlockSize, kDirect, kNoDirect, kSync, kStats, kProgress, kNoProgress, kHelp };
+enum OptId {
+  kQueueDepth, kBlockSize, kDirect, kNoDirect, kSparse, kInPlace, kSync, kRate, kStats, kProgress, kNoProgress,
+  kHelp, kVersion
+};
 constexpr cli::OptSpec specs[] = {
-    {"queue-depth", 'q', true, kQueueDepth}, {"block-size", 'b', true, kBlockSize},
-    {"direct", 0, false, kDirect},           {"no-direct", 0, false, kNoDirect},
-    {"sync", 0, false, kSync},               {"stats", 0, false, kStats},               {"progress", 0, false, kProgress},
-    {"no-progress", 0, false, kNoProgress},  {"help", 'h', false, kHelp},
+    {"queue-depth", 'q', true, kQueueDepth}, {"block-size", 'b', true, kBlockSize}, {"direct", 0, false, kDirect},
+    {"no-direct", 0, false, kNoDirect},      {"sparse", 0, true, kSparse},          {"in-place", 0, false, kInPlace},
+    {"sync", 0, false, kSync},               {"rate-limit", 0, true, kRate},        {"stats", 0, false, kStats},
+    {"progress", 0, false, kProgress},       {"no-progress", 0, false, kNoProgress}, {"help", 'h', false, kHelp},
+    {"version", 0, false, kVersion},
 };
 
-volatile sig_atomic_t g_stop = 0;
-extern "C" void on_signal(int sig) { g_stop = sig; }
+enum class Direct { automatic, on, off };
+enum class Sparse { automatic, always, never };
+
+struct Options {
+  std::uint64_t qd = 32;
+  std::uint64_t bs = 1 << 20;
+  std::uint64_t rate = 0;  // bytes per second, 0: unlimited
+  Direct direct = Direct::automatic;
+  Sparse sparse = Sparse::automatic;
+  bool in_place = false;
+  bool sync = false;
+  bool stats = false;
+  bool progress = false;
+};
+
+volatile sig_atomic_t g_stop = 0;   // the stop signal's number
+volatile sig_atomic_t g_winch = 0;  // the terminal was resized
+extern "C" void on_stop(int sig) { g_stop = sig; }
+extern "C" void on_winch(int /*sig*/) { g_winch = 1; }
+
+void install_handlers() {
+  struct sigaction sa {};
+  sigemptyset(&sa.sa_mask);
+  sa.sa_handler = on_stop;  // no SA_RESTART: a blocked wait returns EINTR
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
+  sa.sa_handler = on_winch;
+  sa.sa_flags = SA_RESTART;
+  ::sigaction(SIGWINCH, &sa, nullptr);
+}
+
+/// Leaves with 128 + the signal's number once the caller's cleanup has run (see main()).
+void check_stop() {
+  if (g_stop != 0) throw cli::Exit{128 + g_stop};
+}
 
 std::string base_name(std::string path) {
   while (path.size() > 1 && path.back() == '/') path.pop_back();
@@ -64,6 +109,22 @@ std::string dir_name(const std::string& path) {
   if (slash == std::string::npos) return ".";
   if (slash == 0) return "/";
   return path.substr(0, slash);
+}
+
+std::uint64_t round_up(std::uint64_t v, std::uint64_t a) { return (v + a - 1) / a * a; }
+
+const char* file_kind(mode_t mode) {
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  return "not a file";
+}
+
+/// Exits unless `st` is a regular file: a directory is EISDIR, anything else is refused.
+void require_regular(const std::string& path, const struct stat& st) {
+  if (S_ISDIR(st.st_mode)) cli::fail(path, EISDIR);
+  if (!S_ISREG(st.st_mode)) cli::fail(path + ": not a regular file (" + file_kind(st.st_mode) + ")");
 }
 
 /// Removes the temp file on scope exit unless commit()ted.
@@ -83,354 +144,444 @@ class TempFile {
   bool committed_ = false;
 };
 
-/// O_DIRECT alignment as the kernel reports it (aio::probe_fd: statx STATX_DIOALIGN,
-/// Linux >= 6.1).
-struct DioAlign {
-  bool known = false;      // the kernel answered
-  std::uint32_t mem = 0;   // 0 with known: O_DIRECT not supported on this file
-  std::uint32_t offset = 0;
-};
+// ---- progress bar ---------------------------------------------------------------------
 
-DioAlign dio_align(int fd) {
-  DioAlign a;
-  if (auto caps = aio::probe_fd(fd); caps && caps->dio_mem_align && caps->dio_offset_align) {
-    a.known = true;
-    a.mem = *caps->dio_mem_align;
-    a.offset = *caps->dio_offset_align;
-  }
-  return a;
+/// The terminal width of stderr (TIOCGWINSZ), 80 when it is not a terminal.
+int terminal_columns() {
+  winsize ws{};
+  if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+  return 80;
 }
 
-bool set_direct(int fd, bool on) {
-  const int flags = ::fcntl(fd, F_GETFL);
-  if (flags < 0) return false;
-  const int want = on ? (flags | O_DIRECT) : (flags & ~O_DIRECT);
-  return ::fcntl(fd, F_SETFL, want) == 0;
-}
-
-std::uint64_t round_up(std::uint64_t v, std::uint64_t a) { return (v + a - 1) / a * a; }
-
+/// "[####....]  45.2% 1.2 GiB/2.0 GiB 98.1 MiB/s ETA 0:12" redrawn in place, never wider
+/// than the terminal's width minus one (so it never wraps); re-measured after SIGWINCH.
 class Progress {
  public:
-  Progress(bool on, std::uint64_t total) : on_(on), total_(total), start_(cli::now_s()) {}
+  Progress(bool on, std::uint64_t total) : on_(on), total_(total), start_(cli::now_s()), cols_(terminal_columns()) {}
   void update(std::uint64_t done, bool final = false) {
     if (!on_) return;
     const double now = cli::now_s();
-    if (!final && now - last_ < 0.1) return;
+    if (!final && now - last_ < 0.1 && g_winch == 0) return;
     last_ = now;
-    const double elapsed = now - start_;
-    const double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0.0;
-    const double pct = total_ == 0 ? 100.0 : 100.0 * static_cast<double>(done) / static_cast<double>(total_);
-    const double eta = rate > 0 ? static_cast<double>(total_ - done) / rate : 0.0;
-    const auto eta_s = static_cast<unsigned long long>(eta + 0.5);
-    constexpr int width = 24;
-    const auto filled = static_cast<int>(pct / 100.0 * width);
-    char bar[width + 1];
-    for (int i = 0; i < width; ++i) bar[i] = i < filled ? '#' : '.';
-    bar[width] = '\0';
-    std::fprintf(stderr, "\r[%s] %5.1f%% %s / %s  %.1f MiB/s  ETA %llu:%02llu\033[K", bar, pct,
-                 cli::human_bytes(done).c_str(), cli::human_bytes(total_).c_str(), rate / cli::mib,
-                 eta_s / 60, eta_s % 60);
-    if (final) std::fputc('\n', stderr);
+    if (g_winch != 0) {
+      g_winch = 0;
+      cols_ = terminal_columns();
+    }
+    const std::string line = render(done, now - start_, final);
+    std::fprintf(stderr, "\r%s\033[K%s", line.c_str(), final ? "\n" : "");
     std::fflush(stderr);
   }
 
  private:
+  [[nodiscard]] std::string render(std::uint64_t done, double elapsed, bool final) const {
+    const double frac = total_ == 0 ? 1.0 : static_cast<double>(done) / static_cast<double>(total_);
+    const bool rate_known = done > 0 && elapsed >= 0.2;
+    const double rate = rate_known ? static_cast<double>(done) / elapsed : 0.0;
+    char eta[32] = "ETA --:--";
+    if (final) {
+      const auto s = static_cast<unsigned long long>(elapsed + 0.5);
+      std::snprintf(eta, sizeof eta, "in %llu:%02llu", s / 60, s % 60);
+    } else if (rate_known) {
+      const auto s = static_cast<unsigned long long>(static_cast<double>(total_ - done) / rate + 0.5);
+      std::snprintf(eta, sizeof eta, "ETA %llu:%02llu", s / 60, s % 60);
+    }
+    char stats[160];
+    std::snprintf(stats, sizeof stats, " %5.1f%% %s/%s %s %s", 100.0 * frac, cli::human_bytes(done).c_str(),
+                  cli::human_bytes(total_).c_str(),
+                  rate_known ? (cli::human_bytes(static_cast<std::uint64_t>(rate)) + "/s").c_str() : "-- B/s", eta);
+    const int room = cols_ - 1;  // the last column would leave the cursor pending a wrap
+    std::string line(stats);
+    const int bar = std::min(room - static_cast<int>(line.size()) - 2, 40);
+    if (bar >= 5) {
+      const auto filled = static_cast<int>(frac * bar);
+      std::string head(static_cast<std::size_t>(bar) + 2, '.');
+      head.front() = '[';
+      head.back() = ']';
+      std::fill_n(head.begin() + 1, filled, '#');
+      line.insert(0, head);
+    } else {
+      line.erase(0, 1);
+    }
+    if (static_cast<int>(line.size()) > room) line.resize(static_cast<std::size_t>(std::max(room, 0)));
+    return line;
+  }
+
   bool on_;
   std::uint64_t total_;
   double start_;
   double last_ = 0;
+  int cols_;
 };
 
-struct Slot {
-  enum class State { idle, reading, writing } state = State::idle;
-  iocb cb{};
-  std::byte* buf = nullptr;
-  std::int64_t offset = 0;   // file offset of this slot's block
-  std::uint64_t length = 0;  // the block's real length (<= block size)
-  std::uint64_t target = 0;  // bytes the current request must move (write: padded length)
-  std::uint64_t done = 0;    // bytes moved so far by the current request
+// ---- what to copy ---------------------------------------------------------------------
+
+struct Extent {
+  std::uint64_t offset;
+  std::uint64_t length;
 };
 
-int run(int argc, char** argv) {
-  const auto args = cli::parse_args(argc, argv, specs);
-  std::uint64_t qd = 32;
-  std::uint64_t bs = 1 << 20;
-  enum class Direct { automatic, on, off } direct = Direct::automatic;
-  bool sync = false;
-  bool stats = false;
-  std::optional<bool> progress;
-  for (const auto& o : args.opts) {
-    switch (o.id) {
-      case kHelp: std::fputs(usage_text, stdout); return 0;
-      case kQueueDepth: qd = cli::parse_uint(o.value, "queue depth", 1, 65536); break;
-      case kBlockSize: bs = cli::parse_size(o.value, "block size"); break;
-      case kDirect: direct = Direct::on; break;
-      case kNoDirect: direct = Direct::off; break;
-      case kSync: sync = true; break;
-      case kStats: stats = true; break;
-      case kProgress: progress = true; break;
-      case kNoProgress: progress = false; break;
-      default: break;
+/// The data extents of fd's first `size` bytes, offsets aligned down and ends up to `align`
+/// (clamped to size). Sparse::never, or a file system without SEEK_DATA: all of it.
+std::vector<Extent> data_extents(int fd, std::uint64_t size, Sparse sparse, std::uint64_t align) {
+  std::vector<Extent> out;
+  if (size == 0) return out;
+  if (sparse == Sparse::never) return {{0, size}};
+  std::uint64_t pos = 0;
+  while (pos < size) {
+    const off_t data = ::lseek(fd, static_cast<off_t>(pos), SEEK_DATA);
+    if (data < 0 && errno == ENXIO) break;  // only a hole is left
+    if (data < 0) return {{0, size}};
+    off_t hole = ::lseek(fd, data, SEEK_HOLE);
+    if (hole < 0) hole = static_cast<off_t>(size);
+    const std::uint64_t begin = static_cast<std::uint64_t>(data) / align * align;
+    const std::uint64_t end = std::min(round_up(static_cast<std::uint64_t>(hole), align), size);
+    if (begin >= size) break;
+    if (!out.empty() && begin <= out.back().offset + out.back().length)
+      out.back().length = std::max(out.back().offset + out.back().length, end) - out.back().offset;
+    else
+      out.push_back({begin, end - begin});
+    pos = end;
+  }
+  return out;
+}
+
+bool all_zero(const std::byte* p, std::size_t n) {
+  return std::all_of(p, p + n, [](std::byte b) { return b == std::byte{0}; });
+}
+
+// ---- the copy -------------------------------------------------------------------------
+
+/// One file's copy, shared by its slot coroutines.
+struct Job {
+  aio::Engine& engine;
+  const Options& opt;
+  int in = -1;
+  int out = -1;
+  std::string src;
+  std::string dst;
+  std::vector<Extent> extents{};
+  std::uint64_t align = 1;  // O_DIRECT offset/length alignment; 1 when buffered
+  std::size_t extent = 0;   // the next block: extents[extent], `into` bytes in
+  std::uint64_t into = 0;
+  std::uint64_t copied = 0;
+  std::uint64_t ios = 0;
+  std::string error{};  // the first failure, "what: why"
+  Progress* bar = nullptr;
+  double t0 = cli::now_s();
+
+  /// The next block to copy; false when none is left, after a failure or a stop signal.
+  bool claim(Extent& block) {
+    if (!error.empty() || g_stop != 0 || extent == extents.size()) return false;
+    const Extent& e = extents[extent];
+    block = {e.offset + into, std::min(opt.bs, e.length - into)};
+    into += block.length;
+    if (into == e.length) {
+      ++extent;
+      into = 0;
+    }
+    return true;
+  }
+  void fail(const std::string& what, const std::string& why) {
+    if (error.empty()) error = what + ": " + why;
+  }
+  /// A block is done: progress, and the rate limit (a blocking sleep: it stalls every slot).
+  void done(std::uint64_t n) {
+    copied += n;
+    bar->update(copied);
+    if (opt.rate == 0) return;
+    const double due = t0 + static_cast<double>(copied) / static_cast<double>(opt.rate);
+    for (double now = cli::now_s(); now < due && g_stop == 0; now = cli::now_s()) {
+      const double wait = std::min(due - now, 0.1);
+      const timespec ts{0, static_cast<long>(wait * 1e9)};
+      ::nanosleep(&ts, nullptr);
     }
   }
-  if (bs == 0) cli::usage_error("block size must be greater than 0");
-  if (bs > (1ULL << 30)) cli::usage_error("block size must be at most 1G");
-  if (direct == Direct::on && bs % 512 != 0) cli::usage_error("--direct needs a block size that is a multiple of 512");
-  if (args.positionals.size() != 2)
-    cli::usage_error(args.positionals.size() < 2 ? "missing file operand (usage: aio-copy [OPTIONS] SRC DST)"
-                                                 : "too many operands (usage: aio-copy [OPTIONS] SRC DST)");
-  if (args.positionals[0].empty() || args.positionals[1].empty()) cli::usage_error("empty file operand");
-  const std::string src = args.positionals[0];
-  std::string dst = args.positionals[1];
+};
 
-  // ---- source -------------------------------------------------------------------------
-  cli::Fd sfd(::open(src.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!sfd.valid()) cli::fail(src, errno);
-  struct stat sst {};
-  if (::fstat(sfd.get(), &sst) != 0) cli::fail(src, errno);
-  if (S_ISDIR(sst.st_mode)) cli::fail(src, EISDIR);
-  if (!S_ISREG(sst.st_mode)) cli::fail(src + ": not a regular file");
-  const auto size = static_cast<std::uint64_t>(sst.st_size);
+/// A slot: claims blocks and copies each (read it whole, write it whole) until none is left.
+aio::Task<> copy_blocks(Job& j, std::byte* buf) {
+  Extent b{};
+  while (j.claim(b)) {
+    // O_DIRECT: lengths are padded to the alignment; the kernel stops a read at EOF.
+    for (std::uint64_t got = 0; got < b.length;) {
+      const std::uint64_t want = round_up(b.length - got, j.align);
+      auto n = co_await j.engine.read(j.in, std::span(buf + got, want), static_cast<std::int64_t>(b.offset + got));
+      ++j.ios;
+      if (!n || *n == 0) co_return j.fail(j.src, n ? "file shrank while being copied" : n.error().message());
+      got += *n;
+    }
+    if (j.opt.sparse == Sparse::always && all_zero(buf, b.length)) {
+      j.done(b.length);  // left a hole: the final ftruncate gives the file its size
+      continue;
+    }
+    const std::uint64_t len = round_up(b.length, j.align);
+    std::memset(buf + b.length, 0, len - b.length);
+    for (std::uint64_t put = 0; put < len;) {
+      auto n = co_await j.engine.write(j.out, std::span<const std::byte>(buf + put, len - put),
+                                       static_cast<std::int64_t>(b.offset + put));
+      ++j.ios;
+      if (!n || *n == 0) co_return j.fail(j.dst, n ? std::strerror(EIO) : n.error().message());
+      put += *n;
+    }
+    j.done(b.length);
+  }
+}
 
-  // ---- destination ----------------------------------------------------------------------
-  struct stat dst_st {};
-  bool dst_exists = ::stat(dst.c_str(), &dst_st) == 0;
-  if (!dst_exists && errno != ENOENT) cli::fail(dst, errno);
-  if (dst_exists && S_ISDIR(dst_st.st_mode)) {
+aio::Task<aio::Result<std::size_t>> fdatasync(aio::Engine& engine, int fd) { co_return co_await engine.fdsync(fd); }
+
+/// Runs one slot coroutine per buffer (at most one per block) until the job is done.
+void run_job(Job& j, std::span<aio::AlignedBuffer> buffers) {
+  std::uint64_t blocks = 0;
+  for (const Extent& e : j.extents) blocks += (e.length + j.opt.bs - 1) / j.opt.bs;
+  std::vector<aio::Task<>> slots;
+  for (std::size_t i = 0; i < std::min<std::uint64_t>(blocks, buffers.size()); ++i)
+    slots.push_back(copy_blocks(j, buffers[i].data()));
+  aio::sync_wait(j.engine, aio::when_all(slots));
+  check_stop();
+  if (!j.error.empty()) cli::fail(j.error);
+}
+
+// ---- O_DIRECT ---------------------------------------------------------------------------
+
+bool set_direct(int fd, bool on) {
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0) return false;
+  return ::fcntl(fd, F_SETFL, on ? (flags | O_DIRECT) : (flags & ~O_DIRECT)) == 0;
+}
+
+/// Turns O_DIRECT on for both files when wanted and possible (buffers are aligned to
+/// `mem_align`). Returns: the offset alignment, or 1 for buffered I/O. Exits when --direct
+/// cannot be honoured.
+std::uint64_t choose_direct(const Options& opt, int in, int out, const std::string& src, const std::string& dst,
+                            std::uint64_t mem_align) {
+  if (opt.direct == Direct::off) return 1;
+  const auto sc = aio::probe_fd(in);
+  const auto dc = aio::probe_fd(out);
+  const bool s_known = sc && sc->dio_mem_align && sc->dio_offset_align;
+  const bool d_known = dc && dc->dio_mem_align && dc->dio_offset_align;
+  std::string who;
+  int err = 0;
+  if (s_known && (*sc->dio_mem_align == 0 || *sc->dio_mem_align > mem_align)) who = src, err = EINVAL;
+  else if (d_known && (*dc->dio_mem_align == 0 || *dc->dio_mem_align > mem_align)) who = dst, err = EINVAL;
+  else if (!set_direct(in, true)) who = src, err = errno;
+  else if (!set_direct(out, true)) who = dst, err = errno;
+  std::uint64_t oa = 4096;  // the safe guess when the kernel doesn't say
+  if (s_known && d_known) oa = std::max<std::uint64_t>({*sc->dio_offset_align, *dc->dio_offset_align, 1});
+  if (err == 0 && opt.bs % oa == 0) return oa;
+  (void)set_direct(in, false);
+  (void)set_direct(out, false);
+  if (err == 0) {
+    const std::string what = "block size " + std::to_string(opt.bs) + " is not a multiple of the O_DIRECT alignment " +
+                             std::to_string(oa);
+    if (opt.direct == Direct::on) cli::fail("--direct: " + what);
+    cli::note(what + ", using buffered I/O");
+  } else {
+    if (opt.direct == Direct::on) cli::fail("--direct: " + who, err);
+    cli::note("O_DIRECT not available (" + who + ": " + std::strerror(err) + "), using buffered I/O");
+  }
+  return 1;
+}
+
+// ---- one file -------------------------------------------------------------------------
+
+/// Opens SRC for reading; refuses anything but a regular file without blocking (stat first,
+/// then O_NONBLOCK, in case it was swapped for a FIFO meanwhile).
+cli::Fd open_source(const std::string& src, struct stat& st) {
+  if (::stat(src.c_str(), &st) != 0) cli::fail(src, errno);
+  require_regular(src, st);
+  cli::Fd fd(::open(src.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  if (!fd.valid()) cli::fail(src, errno);
+  if (::fstat(fd.get(), &st) != 0) cli::fail(src, errno);
+  require_regular(src, st);
+  const int flags = ::fcntl(fd.get(), F_GETFL);
+  if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) != 0) cli::fail(src, errno);
+  return fd;
+}
+
+/// The file DST names for SRC (DST/basename(SRC) for a directory), through a symlink to
+/// its target (as cp does); exits when it is SRC itself or not a regular file.
+std::string resolve_target(const std::string& src, const struct stat& sst, std::string dst) {
+  struct stat st {};
+  bool exists = ::stat(dst.c_str(), &st) == 0;
+  if (!exists && errno != ENOENT) cli::fail(dst, errno);
+  if (exists && S_ISDIR(st.st_mode)) {
     if (dst.back() != '/') dst += '/';
     dst += base_name(src);
-    dst_exists = ::stat(dst.c_str(), &dst_st) == 0;
-    if (!dst_exists && errno != ENOENT) cli::fail(dst, errno);
-  } else if (!dst_exists && dst.back() == '/') {
+    exists = ::stat(dst.c_str(), &st) == 0;
+    if (!exists && errno != ENOENT) cli::fail(dst, errno);
+  } else if (!exists && dst.back() == '/') {
     cli::fail(dst, ENOTDIR);
   }
-  if (dst_exists) {
-    if (dst_st.st_dev == sst.st_dev && dst_st.st_ino == sst.st_ino)
-      cli::fail("'" + src + "' and '" + dst + "' are the same file");
-    if (S_ISDIR(dst_st.st_mode)) cli::fail(dst, EISDIR);
-    if (!S_ISREG(dst_st.st_mode)) cli::fail(dst + ": exists and is not a regular file");
-    // Copy through a symlink to its target (as cp does) instead of replacing the link.
-    struct stat lst {};
-    if (::lstat(dst.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode)) {
-      std::unique_ptr<char, decltype(&std::free)> real(::realpath(dst.c_str(), nullptr), &std::free);
-      if (!real) cli::fail(dst, errno);
-      dst = real.get();
-    }
+  if (!exists) return dst;
+  if (st.st_dev == sst.st_dev && st.st_ino == sst.st_ino) cli::fail("'" + src + "' and '" + dst + "' are the same file");
+  if (S_ISDIR(st.st_mode)) cli::fail(dst, EISDIR);
+  if (!S_ISREG(st.st_mode)) cli::fail(dst + ": exists and is not a regular file");
+  struct stat lst {};
+  if (::lstat(dst.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode)) {
+    std::unique_ptr<char, decltype(&std::free)> real(::realpath(dst.c_str(), nullptr), &std::free);
+    if (!real) cli::fail(dst, errno);
+    return real.get();
   }
+  return dst;
+}
 
-  std::string tmpl = dir_name(dst) + "/." + base_name(dst) + ".aio-copy.XXXXXX";
-  std::vector<char> tmpl_buf(tmpl.begin(), tmpl.end());
-  tmpl_buf.push_back('\0');
-  cli::Fd tfd(::mkostemp(tmpl_buf.data(), O_CLOEXEC));
-  if (!tfd.valid()) cli::fail(dst, errno);
-  TempFile temp(tmpl_buf.data());
+struct Shared {
+  aio::Engine& engine;
+  const aio::Observer& observer;
+  std::span<aio::AlignedBuffer> buffers;
+  std::uint64_t buffer_align;
+};
 
-  // ---- O_DIRECT decision -----------------------------------------------------------------------
-  std::uint64_t mem_align = 4096;
-  std::uint64_t off_align = 1;
-  bool use_direct = false;
-  if (direct != Direct::off) {
-    const DioAlign sa = dio_align(sfd.get());
-    const DioAlign da = dio_align(tfd.get());
-    std::string why;
-    int err = 0;
-    if ((sa.known && sa.mem == 0) || (da.known && da.mem == 0)) {
-      err = EINVAL;
-      why = (sa.known && sa.mem == 0) ? src : dst;
-    }
-    std::uint64_t oa = 4096;  // the safe guess when the kernel doesn't say
-    if (err == 0 && sa.known && da.known) oa = std::max<std::uint64_t>(sa.offset, da.offset);
-    if (err == 0 && sa.known) mem_align = std::max<std::uint64_t>(mem_align, sa.mem);
-    if (err == 0 && da.known) mem_align = std::max<std::uint64_t>(mem_align, da.mem);
-    if (err == 0 && !set_direct(sfd.get(), true)) {
-      err = errno;
-      why = src;
-    }
-    if (err == 0 && !set_direct(tfd.get(), true)) {
-      err = errno;
-      why = dst;
-    }
-    if (err == 0 && bs % oa != 0) {
-      if (direct == Direct::on)
-        cli::fail("--direct: block size " + std::to_string(bs) + " is not a multiple of the O_DIRECT alignment " +
-                  std::to_string(oa));
-      cli::note("block size is not a multiple of the O_DIRECT alignment " + std::to_string(oa) +
-                ", using buffered I/O");
-      (void)set_direct(sfd.get(), false);
-      (void)set_direct(tfd.get(), false);
-    } else if (err != 0) {
-      if (direct == Direct::on) cli::fail("--direct: " + why, err);
-      cli::note("O_DIRECT not available (" + why + ": " + std::strerror(err) + "), using buffered I/O");
-      (void)set_direct(sfd.get(), false);
-      (void)set_direct(tfd.get(), false);
-    } else {
-      use_direct = true;
-      off_align = oa;
-    }
+/// Copies SRC to DST (an operand as given); exits (cli::Exit) on failure with DST untouched
+/// (unless --in-place).
+void copy_file(const Options& opt, Shared& sh, const std::string& src, const std::string& dst_operand) {
+  struct stat sst {};
+  const cli::Fd in = open_source(src, sst);
+  const std::string dst = resolve_target(src, sst, dst_operand);
+  const auto size = static_cast<std::uint64_t>(sst.st_size);
+
+  std::optional<TempFile> temp;
+  cli::Fd out;
+  if (opt.in_place) {
+    out.reset(::open(dst.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, sst.st_mode & 07777));
+  } else {
+    std::string tmpl = dir_name(dst) + "/." + base_name(dst) + ".aio-copy.XXXXXX";
+    out.reset(::mkostemp(tmpl.data(), O_CLOEXEC));
+    if (out.valid()) temp.emplace(tmpl);
   }
+  if (!out.valid()) cli::fail(dst, errno);
 
-  // ---- the pipeline -------------------------------------------------------------------------
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  ::sigaction(SIGINT, &sa, nullptr);
-  ::sigaction(SIGTERM, &sa, nullptr);
-  ::sigaction(SIGHUP, &sa, nullptr);
-
-  const std::uint64_t nblocks = (size + bs - 1) / bs;
-  const auto want_slots = static_cast<unsigned>(std::min<std::uint64_t>(qd, std::max<std::uint64_t>(nblocks, 1)));
-  // Buffers and slots are declared before the Context: on an early exit the Context is
-  // destroyed first, and io_destroy waits for in-flight I/O before the buffers are freed.
-  // They are sized after it: when fs.aio-max-nr has no room for the whole queue depth the
-  // Context shrinks (down to 1) and the copy runs with the depth it got.
-  std::vector<aio::AlignedBuffer> buffers;
-  std::vector<Slot> slots;
-  cli::CountingContext ctx = cli::make_context(want_slots, stats ? want_slots : 0, /*shrink_to=*/1);
-  const unsigned nslots = ctx.raw().max_events();
-  slots.resize(nslots);
-  if (nblocks > 0) {
-    buffers.reserve(nslots);
-    for (auto& s : slots) {
-      buffers.push_back(cli::aligned_buffer(bs, mem_align));
-      s.buf = buffers.back().data();
-    }
-  }
-  std::vector<io_event> events(nslots);
-  std::vector<iocb*> pending;
-  pending.reserve(nslots);
-  std::uint64_t ios = 0;
-  std::uint64_t next_block = 0;
-  std::uint64_t copied = 0;
-  unsigned inflight = 0;
-
+  const std::uint64_t calls0 = sh.observer.total_syscalls();
   const double t0 = cli::now_s();
-  Progress bar(progress.value_or(::isatty(STDERR_FILENO) == 1), size);
+  Progress bar(opt.progress, size);
+  Job job{.engine = sh.engine, .opt = opt, .in = in.get(), .out = out.get(), .src = src, .dst = dst, .bar = &bar};
+  job.align = choose_direct(opt, in.get(), out.get(), src, dst, sh.buffer_align);
+  job.extents = data_extents(in.get(), size, opt.sparse, job.align);
+  run_job(job, sh.buffers);
+  bar.update(job.copied, true);
 
-  const auto start_read = [&](Slot& s) {
-    s.offset = static_cast<std::int64_t>(next_block * bs);
-    s.length = std::min<std::uint64_t>(bs, size - next_block * bs);
-    ++next_block;
-    s.state = Slot::State::reading;
-    s.target = s.length;
-    s.done = 0;
-    // With O_DIRECT the request length must be aligned too: ask for the padded length,
-    // the kernel stops at EOF.
-    const std::uint64_t want = use_direct ? round_up(s.length, off_align) : s.length;
-    s.cb = aio::make_pread(sfd.get(), {s.buf, want}, s.offset);
-    aio::set_user_ptr(s.cb, &s);
-    pending.push_back(&s.cb);
-  };
-  const auto start_write = [&](Slot& s) {
-    s.state = Slot::State::writing;
-    s.target = s.length;
-    if (use_direct && s.length % off_align != 0) {
-      // The tail block: write it padded to the alignment, ftruncate to the exact size later.
-      s.target = round_up(s.length, off_align);
-      std::memset(s.buf + s.length, 0, s.target - s.length);
-    }
-    s.done = 0;
-    s.cb = aio::make_pwrite(tfd.get(), {s.buf, s.target}, s.offset);
-    aio::set_user_ptr(s.cb, &s);
-    pending.push_back(&s.cb);
-  };
-  const auto resubmit_rest = [&](Slot& s) {  // a short read/write: the remainder
-    std::byte* p = s.buf + s.done;
-    const std::int64_t off = s.offset + static_cast<std::int64_t>(s.done);
-    if (s.state == Slot::State::reading) {
-      const std::uint64_t rest = s.target - s.done;
-      const std::uint64_t want = use_direct ? round_up(rest, off_align) : rest;
-      s.cb = aio::make_pread(sfd.get(), {p, want}, off);
-    } else {
-      s.cb = aio::make_pwrite(tfd.get(), {p, s.target - s.done}, off);
-    }
-    aio::set_user_ptr(s.cb, &s);
-    pending.push_back(&s.cb);
-  };
-
-  for (auto& s : slots)
-    if (next_block < nblocks) start_read(s);
-
-  while (!pending.empty() || inflight > 0) {
-    if (g_stop != 0) cli::fail("interrupted");
-    // submit_all: every accepted request is counted even when a later one fails.
-    const aio::SubmitAll sub = aio::submit_all(ctx.raw(), pending);
-    const std::size_t sent = sub.submitted;
-    inflight += static_cast<unsigned>(sent);
-    ios += sent;
-    const bool retry_later = sub.error == std::errc::interrupted ||  // g_stop is checked above
-                             (sub.error == std::errc::resource_unavailable_try_again && inflight > 0);  // reap first
-    if (!sub.ok() && !retry_later) {
-      const auto* s = reinterpret_cast<const Slot*>(static_cast<std::uintptr_t>(pending[sub.failed_index]->aio_data));
-      cli::fail(s->state == Slot::State::reading ? src : dst, sub.error);
-    }
-    pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(sent));
-    if (inflight == 0) continue;
-
-    auto got = ctx.getevents(1, events);
-    if (!got) {
-      if (got.error() == std::errc::interrupted) continue;  // g_stop is checked above
-      cli::fail("io_getevents", got.error());
-    }
-    for (std::size_t i = 0; i < *got; ++i) {
-      const io_event& ev = events[i];
-      --inflight;
-      Slot& s = *aio::user_ptr<Slot>(ev);
-      const bool reading = s.state == Slot::State::reading;
-      auto res = aio::result(ev);
-      if (!res) cli::fail(reading ? src : dst, res.error());
-      if (*res == 0) {
-        if (reading) cli::fail(src + ": file shrank while being copied");
-        cli::fail(dst, EIO);  // a write that makes no progress
-      }
-      s.done += std::min<std::uint64_t>(*res, s.target - s.done);
-      if (s.done < s.target) {
-        resubmit_rest(s);
-      } else if (reading) {
-        start_write(s);
-      } else {
-        copied += s.length;
-        s.state = Slot::State::idle;
-        if (next_block < nblocks) start_read(s);
-      }
-    }
-    bar.update(copied);
+  if (::ftruncate(out.get(), static_cast<off_t>(size)) != 0) cli::fail(dst, errno);  // trailing hole, O_DIRECT pad
+  if (opt.sync) {
+    ++job.ios;
+    if (auto r = aio::sync_wait(sh.engine, fdatasync(sh.engine, out.get())); !r) cli::fail(dst + ": fdatasync", r.error());
   }
-  bar.update(copied, true);
-
-  // ---- finish -----------------------------------------------------------------------------------
-  if (use_direct && size % off_align != 0 && ::ftruncate(tfd.get(), static_cast<off_t>(size)) != 0)
-    cli::fail(dst, errno);
-  if (sync) {
-    iocb cb = aio::make_fdsync(tfd.get());
-    iocb* list[] = {&cb};
-    if (const aio::SubmitAll sub = aio::submit_all(ctx.raw(), list); !sub.ok())
-      cli::fail(dst + ": fdatasync", sub.error);
-    ++ios;
-    io_event ev{};
-    // wait_until retries EINTR (SIGINT is checked once the sync is done) with no time limit.
-    auto got = aio::wait_until(ctx.raw(), 1, {&ev, 1}, std::chrono::steady_clock::time_point::max());
-    if (!got || *got != 1) cli::fail(dst + ": fdatasync", got ? std::make_error_code(std::errc::io_error) : got.error());
-    if (auto r = aio::result(ev); !r) cli::fail(dst + ": fdatasync", r.error());
-  }
-  if (::fchmod(tfd.get(), sst.st_mode & 07777) != 0) cli::fail(dst, errno);
-  if (g_stop != 0) cli::fail("interrupted");
-  if (::rename(temp.path().c_str(), dst.c_str()) != 0) cli::fail(dst, errno);
-  temp.commit();
-  if (sync) {
-    cli::Fd dfd(::open(dir_name(dst).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (dfd.valid()) (void)::fsync(dfd.get());
+  if (temp) {
+    if (::fchmod(out.get(), sst.st_mode & 07777) != 0) cli::fail(dst, errno);
+    check_stop();
+    if (::rename(temp->path().c_str(), dst.c_str()) != 0) cli::fail(dst, errno);
+    temp->commit();
+    if (opt.sync) {
+      const cli::Fd dir(::open(dir_name(dst).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (dir.valid()) (void)::fsync(dir.get());
+    }
   }
   const double secs = cli::now_s() - t0;
   const double rate = secs > 0 ? static_cast<double>(size) / cli::mib / secs : 0.0;
-  std::printf("aio-copy: %llu bytes in %.3f s, %.1f MiB/s, %llu I/Os, %llu syscalls (%s, queue depth %llu, block size %s)\n",
-              static_cast<unsigned long long>(size), secs, rate, static_cast<unsigned long long>(ios),
-              static_cast<unsigned long long>(ctx.calls()), use_direct ? "O_DIRECT" : "buffered",
-              static_cast<unsigned long long>(nslots < want_slots ? nslots : qd), cli::human_bytes(bs).c_str());
-  if (stats) std::fputs(ctx.observer().summary().c_str(), stderr);
-  return 0;
+  std::printf("aio-copy: %llu bytes in %.3f s, %.1f MiB/s, %llu I/Os, %llu syscalls (%s, queue depth %u, block size %s)\n",
+              static_cast<unsigned long long>(size), secs, rate, static_cast<unsigned long long>(job.ios),
+              static_cast<unsigned long long>(sh.observer.total_syscalls() - calls0),
+              job.align > 1 ? "O_DIRECT" : "buffered", sh.engine.queue_depth(), cli::human_bytes(opt.bs).c_str());
+  std::fflush(stdout);
+}
+
+// ---- command line -----------------------------------------------------------------------
+
+Options parse_options(const cli::ParsedArgs& args, bool& help) {
+  Options opt;
+  std::optional<bool> progress;
+  for (const auto& o : args.opts) {
+    switch (o.id) {
+      case kHelp: help = true; break;
+      case kVersion: cli::print_version();
+      case kQueueDepth: opt.qd = cli::parse_uint(o.value, "queue depth", 1, 65536); break;
+      case kBlockSize: opt.bs = cli::parse_size(o.value, "block size"); break;
+      case kDirect: opt.direct = Direct::on; break;
+      case kNoDirect: opt.direct = Direct::off; break;
+      case kInPlace: opt.in_place = true; break;
+      case kSync: opt.sync = true; break;
+      case kStats: opt.stats = true; break;
+      case kProgress: progress = true; break;
+      case kNoProgress: progress = false; break;
+      case kRate:
+        opt.rate = cli::parse_size(o.value, "rate limit");
+        if (opt.rate == 0) cli::usage_error("rate limit must be greater than 0");
+        break;
+      case kSparse:
+        if (o.value == "auto") opt.sparse = Sparse::automatic;
+        else if (o.value == "always") opt.sparse = Sparse::always;
+        else if (o.value == "never") opt.sparse = Sparse::never;
+        else cli::usage_error("invalid --sparse '" + o.value + "' (auto, always or never)");
+        break;
+      default: break;
+    }
+  }
+  if (opt.bs == 0) cli::usage_error("block size must be greater than 0");
+  if (opt.bs > (1ULL << 30)) cli::usage_error("block size must be at most 1G");
+  if (opt.direct == Direct::on && opt.bs % 512 != 0)
+    cli::usage_error("--direct needs a block size that is a multiple of 512");
+  opt.progress = progress.value_or(::isatty(STDERR_FILENO) == 1);
+  return opt;
+}
+
+/// Exits unless `path` is a directory (the target of several sources).
+void require_directory(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) cli::fail("target '" + path + "'", errno);
+  if (!S_ISDIR(st.st_mode)) cli::fail("target '" + path + "' is not a directory");
+}
+
+/// The queue depth worth asking for: no more than the largest source has blocks.
+unsigned plan_depth(const Options& opt, std::span<const std::string> sources) {
+  std::uint64_t blocks = 1;
+  for (const auto& s : sources) {
+    struct stat st {};
+    if (::stat(s.c_str(), &st) == 0 && S_ISREG(st.st_mode))
+      blocks = std::max<std::uint64_t>(blocks, (static_cast<std::uint64_t>(st.st_size) + opt.bs - 1) / opt.bs);
+  }
+  return static_cast<unsigned>(std::min(opt.qd, blocks));
+}
+
+int run(int argc, char** argv) {
+  const auto args = cli::parse_args(argc, argv, specs);
+  bool help = false;
+  const Options opt = parse_options(args, help);
+  if (help) return std::fputs(usage_text, stdout) < 0 ? 1 : 0;
+  const auto& ops = args.positionals;
+  if (ops.size() < 2) cli::usage_error("missing file operand (usage: aio-copy [OPTIONS] SRC DST)");
+  if (std::ranges::any_of(ops, [](const std::string& s) { return s.empty(); })) cli::usage_error("empty file operand");
+  const std::span<const std::string> sources(ops.data(), ops.size() - 1);
+  if (sources.size() > 1) require_directory(ops.back());
+  install_handlers();
+
+  // Buffers before the Engine: an early exit destroys the Engine (which waits for its
+  // requests) before them.
+  constexpr std::uint64_t buffer_align = 4096;
+  std::vector<aio::AlignedBuffer> buffers;
+  aio::Observer observer(opt.stats ? opt.qd : 0);
+  aio::Engine engine = cli::make_engine(plan_depth(opt, sources), &observer, /*shrink_to=*/1);
+  for (unsigned i = 0; i < engine.queue_depth(); ++i) buffers.push_back(cli::aligned_buffer(opt.bs, buffer_align));
+  Shared shared{engine, observer, buffers, buffer_align};
+
+  int status = 0;
+  for (const auto& src : sources) {
+    try {
+      copy_file(opt, shared, src, ops.back());
+    } catch (const cli::Exit& e) {
+      if (g_stop != 0 || sources.size() == 1) throw;
+      status = e.code;
+    }
+  }
+  if (opt.stats) std::fputs(observer.summary().c_str(), stderr);
+  return status;
 }
 
 }  // namespace
 
-int main(int argc, char** argv) { return cli::run_main("aio-copy", argc, argv, run); }
+int main(int argc, char** argv) {
+  const int code = cli::run_main("aio-copy", argc, argv, run);
+  if (g_stop != 0) {  // die by the signal, as the shell expects of an interrupted command
+    ::signal(g_stop, SIG_DFL);
+    ::raise(g_stop);
+  }
+  return code;
+}

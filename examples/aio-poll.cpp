@@ -1,22 +1,22 @@
 // aio-poll — wait for input on FIFOs, sockets and stdin with IOCB_CMD_POLL and print it.
 //
-// One one-shot poll per source is kept armed; when it completes the source is read once
-// and every complete line is printed as "name: text", then the poll is re-armed.
-// SIGINT/SIGTERM are blocked in the thread at start and unblocked only while waiting in
-// io_pgetevents() (atomically, like ppoll), so a signal can never slip in between "check
-// the flag" and "go to sleep". On a signal, a timeout or when every source is at EOF, the
-// outstanding polls are cancelled (io_cancel), their completions reaped (-ECANCELED, or on
-// current kernels res == 0: an empty ready mask), and a summary goes to stderr.
-#include <poll.h>
-#include <pthread.h>
+// One coroutine per source on aio::Engine: co_await a poll, read what is ready, print
+// every complete line as "name: text", poll again. The stop signals (a self-pipe their
+// handler writes to; a signalfd cannot be polled with IOCB_CMD_POLL: the kernel re-checks
+// its readiness from a worker thread, which has no signals pending) and the timeout (a
+// timerfd) are polled by coroutines of their own; whichever ends the run asks a
+// std::stop_source to stop, and the stop token cancels (io_cancel) every poll still armed.
+// A summary goes to stderr at the end.
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <optional>
+#include <stop_token>
 
 #include "common.hpp"
 
@@ -29,21 +29,20 @@ constexpr const char* usage_text =
     "\n"
     "  -t, --timeout SECONDS  stop after this long (fractions allowed; default: no timeout)\n"
     "  -h, --help             show this help and exit\n"
+    "      --version          show the version and exit\n"
     "\n"
     "A terminal, a regular file or a device that is always ready cannot be waited on with\n"
     "IOCB_CMD_POLL and is refused: pipe it in instead ('cmd | aio-poll').\n"
     "FIFOs are opened O_RDONLY|O_NONBLOCK, so opening never waits for a writer. A FIFO stays\n"
     "silent until a writer connects; it reaches EOF when its writers have all closed it after\n"
     "at least one connected (a read returning 0). A path naming a UNIX stream socket is\n"
-    "connected to. aio-poll stops on SIGINT/SIGTERM, on the timeout, or when every source\n"
+    "connected to. aio-poll stops on SIGINT/SIGTERM (their handler writes to a pipe that is polled too), on the timeout, or when every source\n"
     "is at EOF, then prints a summary (events and bytes per source) on stderr and exits 0.\n"
     "Exit status: 0 ok, 1 runtime error (e.g. a PATH that cannot be opened), 2 usage error.\n";
 
-enum OptId { kTimeout, kHelp };
-constexpr cli::OptSpec specs[] = {{"timeout", 't', true, kTimeout}, {"help", 'h', false, kHelp}};
-
-volatile sig_atomic_t g_signal = 0;
-extern "C" void on_signal(int sig) { g_signal = sig; }
+enum OptId { kTimeout, kHelp, kVersion };
+constexpr cli::OptSpec specs[] = {
+    {"timeout", 't', true, kTimeout}, {"help", 'h', false, kHelp}, {"version", 0, false, kVersion}};
 
 struct Source {
   std::string name;
@@ -51,9 +50,7 @@ struct Source {
   cli::Fd fd;        // not owning for stdin (released before close)
   bool is_stdin = false;
   bool is_fifo = false;
-  bool armed = false;
   bool eof = false;
-  iocb cb{};
   std::string partial;  // an incomplete last line
   std::uint64_t events = 0;
   std::uint64_t bytes = 0;
@@ -126,60 +123,169 @@ void flush_partial(Source& s) {
   s.partial.clear();
 }
 
+/// What the coroutines share: the engine, the stop source that ends the run, the outcome.
+struct Run {
+  aio::Engine& engine;
+  std::stop_source stop{};
+  std::size_t active = 0;  // sources still watched
+  std::string reason{};    // why the run ended (the first reason given)
+  int status = 0;
+  std::uint64_t events = 0;
+  std::uint64_t cancelled = 0;
+
+  void finish(const char* why) {
+    if (reason.empty()) reason = why;
+    stop.request_stop();  // cancels every armed poll
+  }
+};
+
+/// Reads once from a source the poll said is ready. Returns: false at EOF or on an error.
+bool drain(Run& r, Source& s, aio::PollEvents mask) {
+  char buf[65536];
+  const ssize_t n = ::read(s.fd.get(), buf, sizeof buf);
+  if (n > 0) {
+    s.bytes += static_cast<std::uint64_t>(n);
+    emit(s, buf, static_cast<std::size_t>(n));
+    std::fflush(stdout);
+    return true;
+  }
+  if (n == 0) return false;
+  if (errno != EAGAIN && errno != EINTR) {
+    cli::note(s.name + ": read: " + std::strerror(errno));
+    r.status = 1;
+    return false;
+  }
+  if (aio::any(mask & aio::PollEvents::hup) && s.is_fifo && !s.is_stdin) {
+    // HUP with nothing to read would be reported forever: reopen, so the FIFO waits for
+    // its next writer instead.
+    s.fd.reset(::open(s.path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    if (!s.fd.valid()) {
+      cli::note(s.name + ": " + std::strerror(errno));
+      r.status = 1;
+      return false;
+    }
+  }
+  return true;
+}
+
+/// Polls a source and prints what arrives until EOF, an error or the stop request.
+aio::Task<> watch(Run& r, Source& s) {
+  for (;;) {
+    auto ready = co_await r.engine.poll(s.fd.get(), aio::PollEvents::in, r.stop.get_token());
+    if (!ready && ready.error() != std::errc::operation_canceled) {
+      cli::note(s.name + ": poll: " + ready.error().message());
+      r.status = 1;
+      s.eof = true;
+      break;
+    }
+    if (!ready) {
+      ++r.cancelled;
+      break;
+    }
+    ++s.events;
+    ++r.events;
+    if (!drain(r, s, *ready)) {
+      s.eof = true;
+      break;
+    }
+  }
+  flush_partial(s);
+  if (--r.active == 0) r.finish("every source at EOF");
+}
+
+/// Waits for fd (the signal pipe or a timerfd) to be readable, then ends the run with
+/// `why` (the signal pipe: the reason of the signal number read from it).
+aio::Task<> watch_stop(Run& r, int fd, const char* why) {
+  auto ready = co_await r.engine.poll(fd, aio::PollEvents::in, r.stop.get_token());
+  if (!ready) co_return;  // cancelled: the run ended otherwise
+  unsigned char sig = 0;
+  if (why == nullptr && ::read(fd, &sig, 1) == 1)
+    why = sig == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)";
+  r.finish(why != nullptr ? why : "stopped by a signal");
+}
+
+int g_signal_pipe = -1;  // the write end: the stop signals' handler writes their number
+extern "C" void on_stop_signal(int sig) {
+  const int saved = errno;
+  const auto byte = static_cast<unsigned char>(sig);
+  (void)!::write(g_signal_pipe, &byte, 1);
+  errno = saved;
+}
+
+/// Routes SIGINT/SIGTERM into a pipe. Returns: its read end (non-blocking).
+cli::Fd stop_signal_pipe() {
+  int fds[2];
+  if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) cli::fail("pipe", errno);
+  g_signal_pipe = fds[1];  // open until exit: a late signal still has somewhere to go
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  return cli::Fd(fds[0]);
+}
+
+/// A timerfd that becomes readable after `seconds`.
+cli::Fd timeout_fd(double seconds) {
+  cli::Fd fd(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+  if (!fd.valid()) cli::fail("timerfd_create", errno);
+  const auto ns = std::max<long long>(static_cast<long long>(seconds * 1e9), 1);  // 0 would disarm it
+  itimerspec its{};
+  its.it_value.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+  its.it_value.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+  if (::timerfd_settime(fd.get(), 0, &its, nullptr) != 0) cli::fail("timerfd_settime", errno);
+  return fd;
+}
+
+/// Opens every PATH ("-": stdin) and refuses what cannot be polled.
+std::vector<Source> open_sources(const std::vector<std::string>& paths) {
+  std::vector<Source> sources(paths.size());
+  bool stdin_used = false;
+  for (std::size_t i = 0; i < paths.size(); ++i) {
+    Source& s = sources[i];
+    if (paths[i].empty()) cli::usage_error("empty path operand");
+    if (paths[i] != "-") {
+      s.name = s.path = paths[i];
+      s.fd.reset(open_source(paths[i], s.is_fifo));
+      continue;
+    }
+    if (stdin_used) cli::usage_error("stdin ('-') given more than once");
+    stdin_used = true;
+    s.name = "stdin";
+    s.is_stdin = true;
+    struct stat st {};
+    if (::fstat(STDIN_FILENO, &st) != 0) cli::fail("stdin", errno);
+    s.fd.reset(STDIN_FILENO);
+    s.is_fifo = S_ISFIFO(st.st_mode);
+  }
+  return sources;
+}
+
+void print_summary(const Run& r, const std::vector<Source>& sources, std::uint64_t syscalls) {
+  std::fprintf(stderr, "aio-poll: %s; %llu events, %llu polls cancelled, %llu syscalls\n", r.reason.c_str(),
+               static_cast<unsigned long long>(r.events), static_cast<unsigned long long>(r.cancelled),
+               static_cast<unsigned long long>(syscalls));
+  for (const auto& s : sources)
+    std::fprintf(stderr, "aio-poll:   %s: %llu events, %llu bytes, %llu lines%s\n", s.name.c_str(),
+                 static_cast<unsigned long long>(s.events), static_cast<unsigned long long>(s.bytes),
+                 static_cast<unsigned long long>(s.lines), s.eof ? ", EOF" : "");
+}
+
 int run(int argc, char** argv) {
   const auto args = cli::parse_args(argc, argv, specs);
   std::optional<double> timeout;
   for (const auto& o : args.opts) {
-    if (o.id == kHelp) {
-      std::fputs(usage_text, stdout);
-      return 0;
-    }
+    if (o.id == kHelp) return std::fputs(usage_text, stdout) < 0 ? 1 : 0;
+    if (o.id == kVersion) cli::print_version();
     if (o.id == kTimeout) timeout = cli::parse_seconds(o.value, "timeout");
   }
   std::vector<std::string> paths = args.positionals;
   if (paths.empty()) paths.emplace_back("-");
   if (paths.size() > 65536) cli::usage_error("too many sources (max 65536)");
 
-  // Block the stop signals first thing, before anything can arrive unnoticed; they are
-  // unblocked only inside io_pgetevents() via wait_mask.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  sigset_t wait_mask;
-  if (int e = ::pthread_sigmask(SIG_BLOCK, &stop_signals, &wait_mask); e != 0) cli::fail("pthread_sigmask", e);
-  sigdelset(&wait_mask, SIGINT);
-  sigdelset(&wait_mask, SIGTERM);
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  ::sigaction(SIGINT, &sa, nullptr);
-  ::sigaction(SIGTERM, &sa, nullptr);
+  const cli::Fd signals = stop_signal_pipe();  // first: no stop signal is lost from here on
   ::signal(SIGPIPE, SIG_IGN);
-
-  std::vector<Source> sources(paths.size());
-  bool stdin_used = false;
-  for (std::size_t i = 0; i < paths.size(); ++i) {
-    Source& s = sources[i];
-    if (paths[i].empty()) cli::usage_error("empty path operand");
-    if (paths[i] == "-") {
-      if (stdin_used) cli::usage_error("stdin ('-') given more than once");
-      stdin_used = true;
-      s.name = "stdin";
-      s.is_stdin = true;
-      s.fd.reset(STDIN_FILENO);
-      struct stat st {};
-      if (::fstat(STDIN_FILENO, &st) != 0) {
-        (void)s.fd.release();
-        cli::fail("stdin", errno);
-      }
-      s.is_fifo = S_ISFIFO(st.st_mode);
-    } else {
-      s.name = paths[i];
-      s.path = paths[i];
-      s.fd.reset(open_source(paths[i], s.is_fifo));
-    }
-  }
+  std::vector<Source> sources = open_sources(paths);
   struct StdinGuard {  // never close fd 0 through the Fd owner
     std::vector<Source>& v;
     ~StdinGuard() {
@@ -188,156 +294,25 @@ int run(int argc, char** argv) {
     }
   } stdin_guard{sources};
   for (const auto& s : sources) check_pollable(s);
+  const cli::Fd timer = timeout ? timeout_fd(*timeout) : cli::Fd();
 
-  // Sources are declared before the Context: ~Context waits for in-flight polls first.
-  cli::CountingContext ctx = cli::make_context(static_cast<unsigned>(sources.size()));
-  std::vector<io_event> events(sources.size());
-  std::vector<iocb*> batch;
-  batch.reserve(sources.size());
-  int status = 0;
-  std::uint64_t total_events = 0;
+  // Declared after the sources: ~Engine cancels and reaps its polls before they close.
+  aio::Observer observer;
+  auto engine = aio::Engine::create({.queue_depth = static_cast<unsigned>(sources.size() + 2), .observer = &observer});
+  if (!engine) cli::fail_setup(static_cast<unsigned>(sources.size() + 2), engine.error());
+  Run r{.engine = *engine, .active = sources.size()};
+  std::vector<aio::Task<>> tasks;
+  for (auto& s : sources) tasks.push_back(watch(r, s));
+  tasks.push_back(watch_stop(r, signals.get(), nullptr));
+  if (timer.valid()) tasks.push_back(watch_stop(r, timer.get(), "timeout"));
+  aio::sync_wait(*engine, aio::when_all(tasks));
 
-  const auto arm = [&](Source& s) {
-    s.cb = aio::make_poll(s.fd.get(), aio::PollEvents::in);
-    aio::set_user_ptr(s.cb, &s);
-    batch.push_back(&s.cb);
-  };
-  const auto submit_batch = [&]() {
-    std::size_t sent = 0;
-    while (sent < batch.size()) {
-      auto n = ctx.submit(std::span<iocb* const>(batch).subspan(sent));
-      if (!n) {
-        if (n.error() == std::errc::interrupted) continue;
-        auto* s = reinterpret_cast<Source*>(static_cast<std::uintptr_t>(batch[sent]->aio_data));
-        cli::note(s->name + ": poll: " + n.error().message());
-        s->eof = true;  // drop this source, keep the others
-        status = 1;
-        ++sent;
-        continue;
-      }
-      for (std::size_t k = sent; k < sent + *n; ++k)
-        reinterpret_cast<Source*>(static_cast<std::uintptr_t>(batch[k]->aio_data))->armed = true;
-      sent += *n;
-    }
-    batch.clear();
-  };
-  // Reads once from a source the poll said is ready; returns false at EOF/error.
-  const auto drain = [&](Source& s, aio::PollEvents mask) {
-    char buf[65536];
-    const ssize_t n = ::read(s.fd.get(), buf, sizeof buf);
-    if (n > 0) {
-      s.bytes += static_cast<std::uint64_t>(n);
-      emit(s, buf, static_cast<std::size_t>(n));
-      return true;
-    }
-    if (n == 0) return false;  // EOF
-    if (errno == EAGAIN || errno == EINTR) {
-      if (aio::any(mask & aio::PollEvents::hup) && s.is_fifo && !s.is_stdin) {
-        // HUP with nothing to read: the kernel reports a hang-up that would fire forever.
-        // Reopen so the FIFO waits for the next writer instead of spinning.
-        bool fifo = false;
-        s.fd.reset(open_source(s.path, fifo));
-      }
-      return true;
-    }
-    cli::note(s.name + ": read: " + std::strerror(errno));
-    status = 1;
-    return false;
-  };
-  const auto handle = [&](const io_event& ev, bool rearm) {
-    Source& s = *aio::user_ptr<Source>(ev);
-    s.armed = false;
-    auto res = aio::result(ev);
-    if (!res) {
-      if (res.error() != std::errc::operation_canceled) {
-        cli::note(s.name + ": poll: " + res.error().message());
-        s.eof = true;
-        status = 1;
-      }
-      return;
-    }
-    const aio::PollEvents ready = aio::poll_events(ev);
-    if (!aio::any(ready)) return;  // an empty ready mask: a cancelled poll (Linux reports res 0, not -ECANCELED)
-    ++s.events;
-    ++total_events;
-    if (!drain(s, ready)) {
-      s.eof = true;
-      flush_partial(s);
-    } else if (rearm) {
-      arm(s);
-    }
-  };
-
-  for (auto& s : sources) arm(s);
-  submit_batch();
-
-  const std::uint64_t deadline =
-      timeout ? cli::now_ns() + static_cast<std::uint64_t>(*timeout * 1e9) : std::numeric_limits<std::uint64_t>::max();
-  std::string reason;
-  for (;;) {
-    std::size_t armed = 0;
-    for (const auto& s : sources) armed += s.armed ? 1 : 0;
-    if (armed == 0) {
-      reason = "every source at EOF";
-      break;
-    }
-    if (g_signal != 0) {
-      reason = g_signal == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)";
-      break;
-    }
-    aio::Timeout wait;
-    if (timeout) {
-      const std::uint64_t now = cli::now_ns();
-      if (now >= deadline) {
-        reason = "timeout";
-        break;
-      }
-      wait = std::chrono::nanoseconds(deadline - now);
-    }
-    std::fflush(stdout);
-    auto got = ctx.pgetevents(1, events, wait, &wait_mask);
-    if (!got) {
-      if (got.error() == std::errc::interrupted) continue;  // the handler set g_signal
-      cli::fail("io_pgetevents", got.error());
-    }
-    for (std::size_t i = 0; i < *got; ++i) handle(events[i], true);
-    submit_batch();
-  }
-
-  // Cancel what is still armed and reap it: cancelled polls complete with -ECANCELED;
-  // one that completed meanwhile is reaped (and its data read) as a normal event.
-  std::size_t outstanding = 0;
-  for (auto& s : sources) {
-    if (!s.armed) continue;
-    ++outstanding;
-    (void)ctx.cancel(s.cb);  // invalid_argument: it completed already, its event is waiting
-  }
-  std::uint64_t cancelled = 0;
-  if (outstanding > 0) {
-    // One deadline for all of them; wait_for retries EINTR (a second Ctrl-C) with the time left.
-    auto got = aio::wait_for(ctx.raw(), outstanding, std::span<io_event>(events).first(outstanding), std::chrono::seconds(2));
-    if (!got) cli::fail("io_getevents", got.error());
-    for (std::size_t i = 0; i < *got; ++i) {
-      if (events[i].res == -ECANCELED || events[i].res == 0) ++cancelled;
-      handle(events[i], false);
-    }
-    if (*got < outstanding)  // should not happen: every poll was cancelled
-      cli::note(std::to_string(outstanding - *got) + " cancelled polls did not complete within 2 s");
-  }
-  for (auto& s : sources) flush_partial(s);
   if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0) {
     cli::note(std::string("stdout: ") + std::strerror(errno != 0 ? errno : EIO));
-    status = 1;
+    r.status = 1;
   }
-
-  std::fprintf(stderr, "aio-poll: %s; %llu events, %llu polls cancelled, %llu syscalls\n", reason.c_str(),
-               static_cast<unsigned long long>(total_events), static_cast<unsigned long long>(cancelled),
-               static_cast<unsigned long long>(ctx.calls()));
-  for (const auto& s : sources)
-    std::fprintf(stderr, "aio-poll:   %s: %llu events, %llu bytes, %llu lines%s\n", s.name.c_str(),
-                 static_cast<unsigned long long>(s.events), static_cast<unsigned long long>(s.bytes),
-                 static_cast<unsigned long long>(s.lines), s.eof ? ", EOF" : "");
-  return status;
+  print_summary(r, sources, observer.total_syscalls());
+  return r.status;
 }
 
 }  // namespace

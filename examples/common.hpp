@@ -1,6 +1,7 @@
-// aiopp examples — shared command-line helpers: option parsing, size/number parsing,
-// one-line error reporting, an fd owner, aligned buffers (aio::AlignedBuffer), clocks and a
-// syscall-counting wrapper around aio::Context.
+// aiopp examples — shared command-line helpers: option parsing (with --version for every
+// tool), size/number parsing, one-line error reporting, an fd owner, aligned buffers
+// (aio::AlignedBuffer), clocks, a syscall-counting wrapper around aio::Context and an
+// aio::Engine that shrinks to what fs.aio-max-nr allows.
 //
 // Error convention of every tool:
 //   usage errors   -> "<tool>: <what>" on stderr, exit 2
@@ -112,9 +113,16 @@ struct ParsedArgs {
   std::vector<std::string> positionals;
 };
 
+/// "<tool> (aiopp) <version>" on stdout and exit 0.
+[[noreturn]] inline void print_version() {
+  std::printf("%s (aiopp) %s\n", prog, AIOPP_VERSION_STRING);
+  throw Exit{0};
+}
+
 /// GNU-style parsing: --name, --name=value, --name value, -x, -xVALUE, -x VALUE, grouped
 /// short flags (-ab), "--" ends options, "-" alone is a positional. Unknown options and
-/// missing/extra values are usage errors.
+/// missing/extra values are usage errors. --version (unless in specs) prints the version
+/// and exits 0.
 inline ParsedArgs parse_args(int argc, char** argv, std::span<const OptSpec> specs) {
   ParsedArgs out;
   bool only_positionals = false;
@@ -134,6 +142,7 @@ inline ParsedArgs parse_args(int argc, char** argv, std::span<const OptSpec> spe
       const OptSpec* spec = nullptr;
       for (const auto& s : specs)
         if (name == s.long_name) spec = &s;
+      if (spec == nullptr && name == "version" && eq == std::string::npos) print_version();
       if (spec == nullptr) usage_error("unrecognized option '--" + name + "' (try --help)");
       Opt o{spec->id, {}, "--" + name};
       if (spec->takes_value) {
@@ -365,6 +374,32 @@ inline CountingContext make_context(unsigned max_events, std::size_t latency_cap
          std::to_string(max_events) + " (raise it: sysctl -w fs.aio-max-nr=N)");
   }
   return CountingContext(std::move(observer), std::move(*ctx));
+}
+
+/// An Engine of queue_depth `wanted` with `observer` attached (may be nullptr). With
+/// shrink_to > 0, when fs.aio-max-nr has no room for it, a smaller one (down to shrink_to)
+/// with the note make_context() prints: the caller sizes its work by queue_depth().
+/// Else fail_setup().
+inline aio::Engine make_engine(unsigned wanted, aio::Observer* observer, unsigned shrink_to = 0) {
+  const unsigned minimum = shrink_to == 0 ? wanted : std::min(shrink_to, wanted);
+  unsigned depth = wanted;
+  for (;;) {
+    auto engine = aio::Engine::create({.queue_depth = depth, .observer = observer});
+    if (engine) {
+      if (depth < wanted) {
+        const auto limits = aio::system_limits();
+        note("queue depth reduced to " + std::to_string(depth) + ": fs.aio-max-nr has room for " +
+             (limits ? std::to_string(limits->available() + depth) : std::string("fewer")) + ", not " +
+             std::to_string(wanted) + " (raise it: sysctl -w fs.aio-max-nr=N)");
+      }
+      return std::move(*engine);
+    }
+    if (engine.error() != std::errc::resource_unavailable_try_again || depth <= minimum) fail_setup(wanted, engine.error());
+    const auto limits = aio::system_limits();
+    const std::uint64_t room = limits ? limits->available() : 0;
+    depth = room > 0 && room < depth ? static_cast<unsigned>(room) : depth / 2;
+    depth = std::max(depth, minimum);
+  }
 }
 
 }  // namespace cli

@@ -46,6 +46,56 @@ make_file() {  # make_file NAME SIZE_IN_BYTES [MODE]
   chmod "${3:-644}" "$1"
 }
 
+# tmux on a private server (its own socket), removed when the case ends; skip (77) without it.
+need_tmux() {
+  if ! command -v tmux >/dev/null; then
+    [ "$failures" = 0 ] || exit 1
+    echo "SKIP: needs tmux (a real terminal of a given size)"
+    exit 77
+  fi
+  TMUX_SOCKET=aiopp-test-$$
+  trap 'tmux -L "$TMUX_SOCKET" kill-server 2>/dev/null' EXIT
+}
+tm() { TERM=${TERM:-xterm} tmux -L "$TMUX_SOCKET" -f /dev/null "$@"; }
+# wait_pane PATTERN SECONDS: until the pane shows PATTERN (grep -E); the pane is in ./pane.
+wait_pane() {
+  local i
+  for ((i = 0; i < $2 * 10; i++)); do
+    tm capture-pane -p -J >pane 2>/dev/null
+    grep -qE "$1" pane && return 0
+    sleep 0.1
+  done
+  fail "the terminal never showed '$1': $(cat pane)"
+  return 1
+}
+
+# same_data A B: the same size and bytes, reading only the data extents of either file
+# (SEEK_DATA/SEEK_HOLE: the rest reads as zeros in both) — cmp for sparse files, fast.
+same_data() {
+  python3 - "$1" "$2" <<'PY'
+import os, sys
+a, b = (os.open(p, os.O_RDONLY) for p in sys.argv[1:3])
+size = os.fstat(a).st_size
+if os.fstat(b).st_size != size:
+    sys.exit(1)
+def extents(fd):
+    pos, out = 0, []
+    while pos < size:
+        try:
+            start = os.lseek(fd, pos, os.SEEK_DATA)
+        except OSError:
+            break
+        pos = os.lseek(fd, start, os.SEEK_HOLE)
+        out.append((start, pos))
+    return out
+for start, end in extents(a) + extents(b):
+    for off in range(start, end, 1 << 20):
+        n = min(end - off, 1 << 20)
+        if os.pread(a, n, off) != os.pread(b, n, off):
+            sys.exit(1)
+PY
+}
+
 no_leftovers() {  # no temp files in the given directory
   if ls -A "$1" | grep -q 'aio-copy'; then
     fail "temp files left in $1: $(ls -A "$1" | grep aio-copy)"
@@ -168,7 +218,10 @@ usage)
   done
   expect_exit 2 "$COPY" && expect_one_line_error "aio-copy: missing file operand"
   expect_exit 2 "$COPY" src && expect_one_line_error "aio-copy: missing file operand"
-  expect_exit 2 "$COPY" src a b && expect_one_line_error "aio-copy: too many operands"
+  expect_exit 1 "$COPY" src a b && expect_one_line_error "aio-copy: target 'b': No such file or directory"
+  expect_exit 1 "$COPY" src src b && expect_one_line_error "aio-copy: target 'b': No such file or directory"
+  expect_exit 2 "$COPY" --sparse=sometimes src b && expect_one_line_error "aio-copy: invalid --sparse 'sometimes'"
+  expect_exit 2 "$COPY" --rate-limit 0 src b && expect_one_line_error "aio-copy: rate limit must be"
   expect_exit 2 "$COPY" src "" && expect_one_line_error "aio-copy: empty file operand"
   expect_exit 2 "$POLL" "" && expect_one_line_error "aio-poll: empty path operand"
   [ ! -e dst ] || fail "a usage error created dst"
@@ -362,6 +415,185 @@ aio_max_nr)
   cmp -s src dst || fail "copy with a reduced queue depth differs"
   echo "$saved" >$limit
   trap - EXIT
+  ;;
+
+copy_multi)
+  # Several sources into a directory, as cp: a missing (or unreadable) one is reported in one
+  # line, the others are copied, and the exit status is 1.
+  make_file a 5000 640
+  make_file b 1048577 600
+  make_file c 0 644
+  mkdir outdir
+  expect_exit 0 "$COPY" --no-progress a b c outdir/ && check_copy a outdir/a && check_copy b outdir/b && check_copy c outdir/c
+  [ "$(grep -c '^aio-copy: .* bytes in' out)" = 3 ] || fail "expected one summary line per file: $(cat out)"
+  rm -r outdir && mkdir outdir
+  make_file secret 10 000
+  expect_exit 1 "$COPY" --no-progress a missing b outdir && expect_one_line_error "aio-copy: missing: No such file or directory"
+  check_copy a outdir/a
+  check_copy b outdir/b
+  [ ! -e outdir/missing ] || fail "a missing source produced a file"
+  mkdir sub
+  expect_exit 1 "$COPY" --no-progress sub c outdir && expect_one_line_error "aio-copy: sub: Is a directory"
+  check_copy c outdir/c
+  # Unreadable: as root, run as nobody (setpriv) when the work directory is reachable.
+  as_user=()
+  if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+    as_user=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+    chmod 777 outdir && rm -f outdir/c
+  fi
+  if [ "$(id -u)" != 0 ] || "${as_user[@]}" test -r c; then
+    expect_exit 1 "${as_user[@]}" "$COPY" --no-progress secret c outdir &&
+      expect_one_line_error "aio-copy: secret: Permission denied"
+    check_copy c outdir/c
+  fi
+  expect_exit 1 "$COPY" a b c && expect_one_line_error "aio-copy: target 'c' is not a directory"
+  no_leftovers outdir
+  ;;
+
+copy_sparse)
+  # A 1 GiB file with 4 KiB of data in the middle copies identical and stays sparse, with
+  # and without O_DIRECT; --sparse=always also punches blocks of zeros; never writes all.
+  truncate -s 1G sparse
+  printf 'data in the middle' | dd of=sparse bs=4096 seek=131072 conv=notrunc status=none
+  if ! python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); sys.exit(0 if os.lseek(fd, 0, os.SEEK_DATA) > 0 else 1)' sparse; then
+    [ "$failures" = 0 ] || exit 1
+    echo "SKIP: this file system reports no holes (SEEK_DATA/SEEK_HOLE)"
+    exit 77
+  fi
+  for opts in "" "--no-direct" "--direct -b 64K" "-q 1 -b 4K"; do
+    rm -f copy
+    # shellcheck disable=SC2086
+    if expect_exit 0 "$COPY" --no-progress $opts sparse copy; then
+      if [ -z "$opts" ]; then cmp -s sparse copy; else same_data sparse copy; fi || fail "sparse copy differs ($opts)"
+      [ "$(stat -c %s copy)" = 1073741824 ] || fail "sparse copy has the wrong size ($opts)"
+      [ "$(stat -c %b copy)" -le 256 ] || fail "copy not sparse ($opts): $(stat -c %b copy) blocks of 512"
+    fi
+  done
+  # A hole at the end only (the size comes from ftruncate).
+  truncate -s 10M tail && printf x | dd of=tail conv=notrunc status=none
+  expect_exit 0 "$COPY" --no-progress tail tailcopy && cmp -s tail tailcopy || fail "trailing hole copy differs"
+  # Zeros written out: kept by auto, punched by always, and never writes everything.
+  head -c 8M /dev/zero >zeros && printf 'end' >>zeros
+  expect_exit 0 "$COPY" --no-progress zeros auto && cmp -s zeros auto || fail "zeros copy differs (auto)"
+  [ "$(stat -c %b auto)" -ge 16384 ] || fail "--sparse=auto punched written zeros: $(stat -c %b auto) blocks"
+  expect_exit 0 "$COPY" --no-progress --sparse=always zeros always && cmp -s zeros always || fail "zeros copy differs (always)"
+  [ "$(stat -c %b always)" -le 2048 ] || fail "--sparse=always left zeros allocated: $(stat -c %b always) blocks"
+  expect_exit 0 "$COPY" --no-progress --sparse=never tail never && cmp -s tail never || fail "copy differs (never)"
+  [ "$(stat -c %b never)" -ge 20480 ] || fail "--sparse=never left holes: $(stat -c %b never) blocks"
+  no_leftovers .
+  ;;
+
+copy_special)
+  # A FIFO with no writer, a socket, a device: refused at once (never opened for reading).
+  mkfifo fifo
+  start=$(date +%s%N)
+  expect_exit 1 timeout 5 "$COPY" fifo dst && expect_one_line_error "aio-copy: fifo: not a regular file (a FIFO)"
+  [ $((($(date +%s%N) - start) / 1000000)) -lt 2000 ] || fail "refusing the FIFO took too long"
+  python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' sock
+  expect_exit 1 timeout 5 "$COPY" sock dst && expect_one_line_error "aio-copy: sock: not a regular file (a socket)"
+  expect_exit 1 timeout 5 "$COPY" /dev/zero dst && expect_one_line_error "aio-copy: /dev/zero: not a regular file (a character device)"
+  # Among several sources, the others are still copied.
+  make_file a 100 644
+  mkdir outdir
+  expect_exit 1 timeout 5 "$COPY" --no-progress fifo a outdir && expect_one_line_error "aio-copy: fifo: not a regular file"
+  check_copy a outdir/a
+  [ ! -e dst ] || fail "a refused source created dst"
+  no_leftovers .
+  ;;
+
+copy_overwrite)
+  # Default: a new inode renamed over DST (a hard link keeps the old content, SRC's mode).
+  make_file src 300000 640
+  make_file dst 5000 600
+  ln dst link
+  ino=$(stat -c %i dst)
+  expect_exit 0 "$COPY" --no-progress src dst && check_copy src dst
+  [ "$(stat -c %i dst)" != "$ino" ] || fail "default copy kept DST's inode"
+  [ "$(stat -c %h dst)" = 1 ] || fail "default copy: DST has $(stat -c %h dst) links"
+  cmp -s dst link && fail "default copy wrote through the hard link"
+  # --in-place: same inode, links kept, DST's mode kept, the content replaced (shorter too).
+  rm -f dst link
+  make_file dst 500000 600
+  ln dst link
+  ino=$(stat -c %i dst)
+  expect_exit 0 "$COPY" --no-progress --in-place src dst && cmp -s src dst || fail "--in-place copy differs"
+  [ "$(stat -c %i dst)" = "$ino" ] || fail "--in-place changed DST's inode"
+  [ "$(stat -c %h dst)" = 2 ] || fail "--in-place: DST has $(stat -c %h dst) links, expected 2"
+  cmp -s src link || fail "--in-place: the hard link does not see the new content"
+  [ "$(stat -c %a dst)" = 600 ] || fail "--in-place changed DST's mode to $(stat -c %a dst)"
+  # --in-place to a new file: created with SRC's mode.
+  expect_exit 0 "$COPY" --no-progress --in-place src new && cmp -s src new || fail "--in-place to a new file differs"
+  grep -q 'replaces the inode\|new inode' <("$COPY" --help) || fail "--help does not say DST becomes a new inode"
+  grep -q 'not atomic' <("$COPY" --help) || fail "--help does not say --in-place is not atomic"
+  no_leftovers .
+  ;;
+
+copy_progress)
+  # In a real 50-column terminal the bar never wraps and follows a resize (SIGWINCH).
+  need_tmux
+  make_file src 6291456
+  tm new-session -d -x 50 -y 10 "'$COPY' --rate-limit 2M -b 128K src dst; echo rc=\$?; sleep 30" ||
+    fail "tmux new-session failed"
+  wait_pane '%' 3
+  sleep 0.5
+  tm capture-pane -p -J >joined
+  tm capture-pane -p >plain
+  grep -q '%.*ETA' joined || fail "no bar with an ETA in the terminal: $(cat joined)"
+  awk 'length > 50 { bad = 1 } END { exit bad }' joined || fail "a line wider than 50 columns: $(cat joined)"
+  diff -q <(sed 's/ *$//' joined) <(sed 's/ *$//' plain) >/dev/null || fail "a wrapped line: $(cat joined)"
+  tm resize-window -x 100 -y 10
+  sleep 0.6
+  tm capture-pane -p -J >wide
+  awk '/%/ && length > 50 && length < 100 { ok = 1 } END { exit !ok }' wide ||
+    fail "the bar did not widen after the resize: $(cat wide)"
+  wait_pane 'rc=' 10 && grep -q 'rc=0' pane || fail "the copy failed: $(cat pane)"
+  cmp -s src dst || fail "the copy differs"
+  # Before a rate is known there is no ETA; the last frame says how long it took.
+  expect_exit 0 "$COPY" --progress --rate-limit 8M -b 256K src dst2
+  tr '\r' '\n' <err | grep '%' >frames
+  head -1 frames | grep -q 'ETA --:--' || fail "first frame shows an ETA: $(head -1 frames)"
+  tail -1 frames | grep -q '100.0%.* in 0:0' || fail "last frame: $(tail -1 frames)"
+  ;;
+
+copy_signal)
+  # SIGINT/SIGTERM during a copy: the temp file is removed, DST untouched, exit 130/143.
+  make_file src 8388608
+  echo old >dst
+  for sig in INT TERM; do
+    "$COPY" --no-progress --rate-limit 4M -b 256K src dst >out 2>err &
+    pid=$!
+    sleep 0.5
+    compgen -G '.dst.aio-copy.*' >/dev/null || fail "no temp file while copying"
+    kill -s "$sig" "$pid"
+    wait "$pid"
+    rc=$?
+    want=$([ $sig = INT ] && echo 130 || echo 143)
+    [ "$rc" = "$want" ] || fail "SIG$sig: exit $rc, expected $want; stderr: $(cat err)"
+    [ "$(cat dst)" = old ] || fail "SIG$sig changed DST"
+    no_leftovers .
+  done
+  ;;
+
+version)
+  for tool in "$COPY" "$POLL" "$BENCH"; do
+    expect_exit 0 "$tool" --version
+    grep -qE '^aio-[a-z]+ \(aiopp\) [0-9]+\.[0-9]+\.[0-9]+$' out || fail "$tool --version: $(cat out)"
+  done
+  expect_exit 2 "$COPY" --version=1 && expect_one_line_error "aio-copy: option '--version' doesn't allow"
+  ;;
+
+poll_terminal)
+  # In a real terminal with no PATH, aio-poll fails at once and says to pipe the input in.
+  need_tmux
+  tm new-session -d -x 200 -y 10 "'$POLL'; echo rc=\$?; sleep 30" || fail "tmux new-session failed"
+  start=$(date +%s%N)
+  if wait_pane 'rc=' 5; then
+    [ $((($(date +%s%N) - start) / 1000000)) -lt 3000 ] || fail "refusing the terminal took too long"
+    grep -qx 'rc=1' pane || fail "aio-poll in a terminal: $(cat pane)"
+    grep -qx "aio-poll: stdin: cannot be polled with IOCB_CMD_POLL (a terminal): pipe the input in, e.g. 'cmd | aio-poll'" pane ||
+      fail "message: $(cat pane)"
+    [ "$(grep -c . pane)" = 2 ] || fail "expected the message and rc only: $(cat pane)"
+  fi
   ;;
 
 *)
