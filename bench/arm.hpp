@@ -64,5 +64,8 @@ class Arm {
 // Arms compiled only when CMake found the library (nullptr otherwise).
 [[nodiscard]] std::unique_ptr<Arm> make_libaio_arm();
 [[nodiscard]] std::unique_ptr<Arm> make_liburing_arm();
+// The completion engine (aio::Engine): callbacks, and coroutines (aio::Task).
+[[nodiscard]] std::unique_ptr<Arm> make_engine_callback_arm();
+[[nodiscard]] std::unique_ptr<Arm> make_engine_coroutine_arm();
 
 }  // namespace bench

@@ -237,6 +237,8 @@ std::vector<std::unique_ptr<Arm>> all_arms() {
   arms.push_back(std::make_unique<NativeArm<AioppBackend<aio::ReapMode::syscall>>>("aiopp-syscall-AA"));
   arms.push_back(std::make_unique<NativeArm<AioppBackend<aio::ReapMode::syscall, Observe::none, Reaper::wait_for>>>("aiopp-sys-wait"));
   arms.push_back(std::make_unique<NativeArm<AioppBackend<aio::ReapMode::syscall, Observe::none, Reaper::wait_for_old>>>("aiopp-sys-wait-old"));
+  arms.push_back(make_engine_callback_arm());
+  arms.push_back(make_engine_coroutine_arm());
   if (auto a = make_libaio_arm()) arms.push_back(std::move(a));
   if (auto a = make_liburing_arm()) arms.push_back(std::move(a));
   arms.push_back(std::make_unique<PosixAioArm>());
@@ -348,7 +350,8 @@ void usage() {
       "                     to preemption on a shared core; wall: CLOCK_MONOTONIC)\n"
       "  --workloads LIST   read64,read4k,poll (default all)\n"
       "  --batches LIST     default 1,8,32,128\n"
-      "  --arms LIST        only these arms (raw is always run); opt-in arms, run only when\n"
+      "  --arms LIST        only these arms (raw is always run), e.g. engine-cb,engine-coro\n"
+      "                     (aio::Engine with callbacks / coroutines); opt-in arms, run only when\n"
       "                     named: aiopp-wait, aiopp-wait-old, aiopp-ring-AA, aiopp-sys-wait,\n"
       "                     aiopp-sys-wait-old, aiopp-syscall-AA\n"
       "  --reference NAME   batched mode: ratios are to NAME's ns/op in the same round\n"

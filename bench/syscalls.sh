@@ -8,7 +8,7 @@ bin=${AIOPP_BENCH:-$here/../build/bench/bench/aiopp-bench-compare}
 ops=${OPS:-20000}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/aiopp-st.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-arms=${ARMS:-"raw aiopp-syscall aiopp-ring libaio liburing"}
+arms=${ARMS:-"raw aiopp-syscall aiopp-ring engine-cb engine-coro libaio liburing"}
 printf '%-8s %5s %-14s %10s %13s %14s %15s\n' workload batch arm io_submit io_getevents io_pgetevents io_uring_enter
 for w in ${WORKLOADS:-read64 poll}; do
   for b in ${BATCHES:-1 8 32 128}; do

@@ -17,7 +17,7 @@ while [ "$i" -le "$repeat" ]; do
   i=$((i + 1))
 done
 # THREADS workload batch qd mode ops/s ratio p25 p75 cpu_ns vcsw_per_1k reaper_vcsw_per_1k
-for mode in per-thread shared-reap shared-both; do
+for mode in per-thread shared-reap shared-both engine; do
   grep " $mode " "$out" | awk -v mode="$mode" '
     { r[NR] = $7; o[NR] = $6; c[NR] = $10; s[NR] = $11; k[NR] = $12; w = $2; b = $3; q = $4 }
     function med(a, n,   i, j, t) {
