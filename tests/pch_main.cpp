@@ -1,0 +1,2 @@
+// The target that builds the test programs' precompiled headers.
+int main() { return 0; }
