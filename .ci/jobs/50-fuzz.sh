@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzing with libFuzzer (clang-16 from Debian, ASan + UBSan): builds the fuzz preset, runs
 # each fuzzer over its committed corpus (fuzz/corpus/<fuzzer>: past findings and seeds),
-# then fuzzes for a bounded time (AIOPP_FUZZ_SECONDS per fuzzer, default 60). Any crash,
+# then fuzzes for a bounded time (AIOPP_FUZZ_SECONDS per fuzzer, default 30). Any crash,
 # sanitizer report, leak, timeout (> 10 s per input) or OOM (> 2 GiB) fails the job; the
 # crashing input is left in build/fuzz/findings/ — add it to the corpus with the fix.
 set -euo pipefail
@@ -10,7 +10,7 @@ apt_need clang-16 libclang-rt-16-dev
 
 cmake --workflow --preset fuzz
 
-seconds=${AIOPP_FUZZ_SECONDS:-60}
+seconds=${AIOPP_FUZZ_SECONDS:-30}
 bin=build/fuzz/fuzz
 out=build/fuzz/findings
 rm -rf "$out" && mkdir -p "$out"
