@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# The test suite under valgrind memcheck: every ctest test process (one gtest case each)
-# runs as
+# The test suite under valgrind memcheck: the tests ctest would run (labels and names
+# excluded below) run as
 #   valgrind --tool=memcheck --error-exitcode=99 --leak-check=full
 #            --errors-for-leak-kinds=definite,indirect --track-fds=no ...
-# through `ctest -T memcheck`, two at a time, honouring the tests' labels, RUN_SERIAL and
-# timeouts. Any invalid read/write, use of uninitialised memory, bad free or definite/
-# indirect leak makes that process exit 99, fails the test and the job; the valgrind log
-# of each failed test is printed.
+# one valgrind process per test program with a --gtest_filter naming its cases, two programs
+# at a time, a program with a RUN_SERIAL case alone (.ci/valgrind-run.py: one process per case
+# would spend most of the job starting valgrind). Any invalid read/write, use of
+# uninitialised memory, bad free or definite/indirect leak makes that process exit 99 and
+# fails the job; the output and valgrind log of each failed program are printed.
 #
 # The ring path is off: AIOPP_REAP=syscall (the library also turns it off by itself under
 # valgrind, seeing vgpreload in LD_PRELOAD): the kernel writes the completion ring behind
@@ -81,27 +82,4 @@ excluded=(
 )
 exclude_tests=$(IFS='|'; echo "${excluded[*]}")
 
-tmp=$build/Testing/Temporary
-rm -f "$tmp"/LastTestsFailed*.log "$tmp"/MemoryChecker.*.log  # stale ones from an earlier run
-status=0
-ctest --test-dir "$build" -T memcheck -j2 --output-on-failure --no-tests=error \
-  --overwrite MemoryCheckCommand="$(command -v valgrind)" \
-  --overwrite MemoryCheckCommandOptions="${vg_options[*]}" \
-  --overwrite MemoryCheckSuppressionFile="$PWD/.ci/valgrind.supp" \
-  -LE "$exclude_labels" -E "$exclude_tests" || status=$?
-
-if [ $status -ne 0 ]; then
-  # ctest -T names it LastTestsFailed_<tag>.log; one "number:name" line per failed test.
-  for failed in "$tmp"/LastTestsFailed*.log; do
-    [ -f "$failed" ] || continue
-    while IFS=: read -r number name; do
-      echo "valgrind: ===== $name: valgrind log ($tmp/MemoryChecker.$number.log) ====="
-      cat "$tmp/MemoryChecker.$number.log" 2>/dev/null || true
-    done < "$failed"
-  done
-  echo "valgrind: FAILED (memcheck errors, leaks or failing tests above)"
-  exit 1
-fi
-
-count=$(ctest --test-dir "$build" -N -LE "$exclude_labels" -E "$exclude_tests" | sed -n 's/^Total Tests: //p')
-echo "valgrind: $count test processes ran clean under memcheck (no errors, no definite/indirect leaks; ring off)"
+python3 .ci/valgrind-run.py "$build" "$PWD/.ci/valgrind.supp" "$exclude_labels" "$exclude_tests" "${vg_options[@]}"
