@@ -12,32 +12,9 @@ work=$3/bench-$case_name
 rm -rf "$work"
 mkdir -p "$work"
 cd "$work" || exit 1
+# shellcheck source=test_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/test_lib.sh"
 
-failures=0
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-
-# expect_exit CODE CMD...: runs CMD with stdout/stderr captured in ./out ./err.
-expect_exit() {
-  local want=$1
-  shift
-  "$@" >out 2>err
-  local got=$?
-  if [ "$got" != "$want" ]; then
-    fail "'$*' exited $got, expected $want; stderr: $(cat err)"
-    return 1
-  fi
-  return 0
-}
-
-# stderr must be exactly one line matching the given extended regex.
-expect_one_line_error() {
-  if [ "$(wc -l <err)" != 1 ] || ! grep -Eq "$1" err; then
-    fail "expected one stderr line matching '$1', got: $(cat err)"
-  fi
-}
 
 # check_json PYTHON_EXPR: evaluated with d = the JSON object in ./out; fails with the message.
 check_json() {
@@ -59,7 +36,7 @@ engine)
     check_json 'd["options"]["mode"] == "batch" and d["batch"] == 1 and d["syscalls_per_io"] >= 0.9'
   expect_exit 0 "$BENCH" --file b.dat --time 0.2 --qd 4 --rw randwrite
   grep -q 'qd 4, engine, 1 job' out || fail "table header lacks the mode: $(head -1 out)"
-  expect_exit 2 "$BENCH" --file b.dat --engine --batch 2 && expect_one_line_error '^aio-bench: --engine and --batch exclude'
+  expect_exit 2 "$BENCH" --file b.dat --engine --batch 2 && expect_one_line_stderr '^aio-bench: --engine and --batch exclude'
   # --stats: the engine's observer summary.
   expect_exit 0 "$BENCH" --file b.dat --time 0.2 --stats
   grep -q 'io_submit' err || fail "--stats printed no syscall counts: $(cat err)"
@@ -83,8 +60,8 @@ mixed)
   if ! grep -q '^  reads .* IOPS' out || ! grep -q '^  writes .* IOPS' out; then
     fail "randrw table lacks reads/writes: $(cat out)"
   fi
-  expect_exit 2 "$BENCH" --file b.dat --rw randread --rwmixread 50 && expect_one_line_error '^aio-bench: --rwmixread needs --rw randrw'
-  expect_exit 2 "$BENCH" --file b.dat --rw randrw --rwmixread 101 && expect_one_line_error '^aio-bench: --rwmixread'
+  expect_exit 2 "$BENCH" --file b.dat --rw randread --rwmixread 50 && expect_one_line_stderr '^aio-bench: --rwmixread needs --rw randrw'
+  expect_exit 2 "$BENCH" --file b.dat --rw randrw --rwmixread 101 && expect_one_line_stderr '^aio-bench: --rwmixread'
   ;;
 
 jobs)
@@ -100,7 +77,7 @@ jobs)
   expect_exit 0 "$BENCH" --file b.dat --time 0.2 --qd 4 -j 2
   grep -q '^  job 1 ' out || fail "no per-job line: $(cat out)"
   grep -q '2 jobs' out || fail "header lacks the job count: $(head -1 out)"
-  expect_exit 2 "$BENCH" --file b.dat --numjobs 0 && expect_one_line_error '^aio-bench: numjobs'
+  expect_exit 2 "$BENCH" --file b.dat --numjobs 0 && expect_one_line_stderr '^aio-bench: numjobs'
   ;;
 
 json)
@@ -126,12 +103,12 @@ size)
   # than one block names the file and its real size; neither touches the file.
   head -c 8388608 /dev/urandom >big
   expect_exit 2 "$BENCH" --file big --size 1000 --time 0.1 &&
-    expect_one_line_error '^aio-bench: --size 1000 is smaller than the block size 4096'
+    expect_one_line_stderr '^aio-bench: --size 1000 is smaller than the block size 4096'
   [ "$(stat -c %s big)" = 8388608 ] || fail "the file changed size"
   expect_exit 0 "$BENCH" --file big --size 4096 --time 0.1 --json && check_json 'd["size"] == 4096 and d["ios"] > 0'
   head -c 1000 /dev/urandom >small
   expect_exit 1 "$BENCH" --file small --time 0.1 &&
-    expect_one_line_error '^aio-bench: small: file \(1000 bytes\) is smaller than the block size 4096'
+    expect_one_line_stderr '^aio-bench: small: file \(1000 bytes\) is smaller than the block size 4096'
   expect_exit 0 "$BENCH" --file small --bs 512 --time 0.1
   [ "$(stat -c %s small)" = 1000 ] || fail "the small file changed size"
   ;;
@@ -150,7 +127,7 @@ nowait_tmpfs)
     if expect_exit 0 "$BENCH" --file "$dir/t.dat" --size 1M --time 0.2 --qd 8 --nowait --json $mode; then
       check_json 'd["ios"] > 0 and d["options"]["nowait"]'
       if [ -s err ]; then
-        expect_one_line_error "^aio-bench: note: $dir/t.dat: RWF_NOWAIT reads are not supported here \(EOPNOTSUPP\); going on without --nowait$"
+        expect_one_line_stderr "^aio-bench: note: $dir/t.dat: RWF_NOWAIT reads are not supported here \(EOPNOTSUPP\); going on without --nowait$"
       fi
     fi
   done
@@ -206,8 +183,4 @@ EOF
   ;;
 esac
 
-if [ "$failures" -gt 0 ]; then
-  echo "$case_name: $failures failure(s)" >&2
-  exit 1
-fi
-echo "$case_name: ok"
+finish

@@ -13,25 +13,8 @@ work=$5/$case_name
 rm -rf "$work"
 mkdir -p "$work"
 cd "$work" || exit 1
-
-failures=0
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-
-# expect_exit CODE CMD...: runs CMD with stdout/stderr captured in ./out ./err.
-expect_exit() {
-  local want=$1
-  shift
-  "$@" >out 2>err
-  local got=$?
-  if [ "$got" != "$want" ]; then
-    fail "'$*' exited $got, expected $want; stderr: $(cat err)"
-    return 1
-  fi
-  return 0
-}
+# shellcheck source=test_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/test_lib.sh"
 
 # stderr must be exactly one line starting with the given prefix.
 expect_one_line_error() {
@@ -602,9 +585,5 @@ poll_terminal)
   ;;
 esac
 
-if [ "$failures" != 0 ]; then
-  echo "$case_name: $failures failure(s)" >&2
-  exit 1
-fi
-rm -rf "$work"
-echo "$case_name: ok"
+[ "$failures" != 0 ] || rm -rf "$work"
+finish
