@@ -301,4 +301,62 @@ std::string Observer::summary() const {
 // NOLINTEND(cppcoreguidelines-avoid-c-arrays,modernize-avoid-c-arrays)
 // NOLINTEND(cppcoreguidelines-pro-type-vararg,cppcoreguidelines-pro-bounds-array-to-pointer-decay)
 
+void LatencyHistogram::record_ns(std::int64_t ns) noexcept {
+  const auto v = static_cast<std::uint64_t>(ns < 0 ? 0 : ns);
+  counts_[latency_bucket(v)].fetch_add(1, std::memory_order_relaxed);
+  count_.fetch_add(1, std::memory_order_relaxed);
+  total_ns_.fetch_add(v, std::memory_order_relaxed);
+  std::int64_t max = max_.load(std::memory_order_relaxed);
+  while (static_cast<std::int64_t>(v) > max &&
+         !max_.compare_exchange_weak(max, static_cast<std::int64_t>(v), std::memory_order_relaxed)) {
+  }
+}
+
+LatencySummary LatencyHistogram::summary() const noexcept {
+  LatencySummary s;
+  std::array<std::uint64_t, buckets> counts{};
+  for (std::size_t b = 0; b < buckets; ++b) {
+    counts[b] = counts_[b].load(std::memory_order_relaxed);
+    s.count += counts[b];
+  }
+  s.max = std::chrono::nanoseconds(max_.load(std::memory_order_relaxed));
+  if (s.count == 0) return s;
+  auto percentile = [&](double q) {
+    const auto rank = static_cast<std::uint64_t>(q * static_cast<double>(s.count - 1)) + 1;
+    std::uint64_t seen = 0;
+    for (std::size_t b = 0; b < buckets; ++b) {
+      seen += counts[b];
+      if (seen >= rank) {
+        return std::chrono::nanoseconds(static_cast<std::int64_t>(
+            std::min<std::uint64_t>(bucket_upper(b), static_cast<std::uint64_t>(s.max.count()))));
+      }
+    }
+    return s.max;
+  };
+  s.p50 = percentile(0.50);
+  s.p99 = percentile(0.99);
+  s.p999 = percentile(0.999);
+  return s;
+}
+
+void LatencyHistogram::merge(const LatencyHistogram& other) noexcept {
+  for (std::size_t b = 0; b < buckets; ++b) {
+    if (const auto n = other.counts_[b].load(std::memory_order_relaxed); n != 0)
+      counts_[b].fetch_add(n, std::memory_order_relaxed);
+  }
+  count_.fetch_add(other.count_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  total_ns_.fetch_add(other.total_ns_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  const std::int64_t theirs = other.max_.load(std::memory_order_relaxed);
+  std::int64_t max = max_.load(std::memory_order_relaxed);
+  while (theirs > max && !max_.compare_exchange_weak(max, theirs, std::memory_order_relaxed)) {
+  }
+}
+
+void LatencyHistogram::reset() noexcept {
+  for (auto& c : counts_) c.store(0, std::memory_order_relaxed);
+  count_.store(0, std::memory_order_relaxed);
+  total_ns_.store(0, std::memory_order_relaxed);
+  max_.store(0, std::memory_order_relaxed);
+}
+
 }  // namespace aio

@@ -170,4 +170,38 @@ class Observer {
   std::atomic<void*> hook_user_{nullptr};
 };
 
+/// A log-linear latency histogram (8 linear steps inside each power of two of nanoseconds,
+/// the Observer's own bucketing) with a count, a total and a maximum. Fixed size, no
+/// pointers, all-zero bytes are an empty histogram: it may live in memory shared between
+/// processes (a zero-filled mapping needs no constructor).
+/// Errors: none. Thread safety: record() and the readers may run concurrently on any threads.
+class LatencyHistogram {
+ public:
+  static constexpr std::size_t buckets = std::size_t{64} * 8;
+
+  /// Adds one sample (negative durations count as 0).
+  void record(std::chrono::nanoseconds d) noexcept { record_ns(d.count()); }
+  /// Adds one sample of `ns` nanoseconds.
+  void record_ns(std::int64_t ns) noexcept;
+  /// Samples recorded.
+  [[nodiscard]] std::uint64_t count() const noexcept { return count_.load(std::memory_order_relaxed); }
+  /// The sum of every sample.
+  [[nodiscard]] std::chrono::nanoseconds total() const noexcept {
+    return std::chrono::nanoseconds(static_cast<std::int64_t>(total_ns_.load(std::memory_order_relaxed)));
+  }
+  /// p50/p99/p99.9 (each the upper edge of its bucket, at most max) and max; count as recorded,
+  /// untracked 0.
+  [[nodiscard]] LatencySummary summary() const noexcept;
+  /// Zeroes it.
+  void reset() noexcept;
+  /// Adds every sample of `other` (for totals over several histograms).
+  void merge(const LatencyHistogram& other) noexcept;
+
+ private:
+  std::array<std::atomic<std::uint64_t>, buckets> counts_{};
+  std::atomic<std::uint64_t> count_{0};
+  std::atomic<std::uint64_t> total_ns_{0};
+  std::atomic<std::int64_t> max_{0};
+};
+
 }  // namespace aio
