@@ -35,6 +35,42 @@ namespace {
   return ((8ULL + minor + 1ULL) << (msb - 3U)) - 1ULL;
 }
 
+// Raises `max` to `v` if v is larger (concurrent raisers: the largest wins).
+void raise_max(std::atomic<std::int64_t>& max, std::uint64_t v) noexcept {
+  std::int64_t seen = max.load(std::memory_order_relaxed);
+  while (static_cast<std::int64_t>(v) > seen &&
+         !max.compare_exchange_weak(seen, static_cast<std::int64_t>(v), std::memory_order_relaxed)) {
+  }
+}
+
+// Copies the buckets into `counts`; returns their sum.
+template <std::size_t N>
+[[nodiscard]] std::uint64_t snapshot(const std::array<std::atomic<std::uint64_t>, N>& buckets,
+                                     std::array<std::uint64_t, N>& counts) noexcept {
+  std::uint64_t total = 0;
+  for (std::size_t b = 0; b < N; ++b) {
+    counts[b] = buckets[b].load(std::memory_order_relaxed);
+    total += counts[b];
+  }
+  return total;
+}
+
+// s.p50/p99/p999 from bucket counts that sum to s.count (> 0); each at most s.max.
+template <std::size_t N>
+void percentiles(const std::array<std::uint64_t, N>& counts, LatencySummary& s) noexcept {
+  auto percentile = [&](double q) {
+    // rank <= s.count, the sum of counts: the walk stops inside the array.
+    const auto rank = static_cast<std::uint64_t>(q * static_cast<double>(s.count - 1)) + 1;
+    std::size_t b = 0;
+    for (std::uint64_t seen = counts[0]; seen < rank; seen += counts[b]) ++b;
+    return std::chrono::nanoseconds(static_cast<std::int64_t>(
+        std::min<std::uint64_t>(bucket_upper(b), static_cast<std::uint64_t>(s.max.count()))));
+  };
+  s.p50 = percentile(0.50);
+  s.p99 = percentile(0.99);
+  s.p999 = percentile(0.999);
+}
+
 }  // namespace
 
 const char* to_string(Syscall call) noexcept {
@@ -185,37 +221,17 @@ void Observer::record_latency(std::int64_t ns) noexcept {
   const auto v = static_cast<std::uint64_t>(ns < 0 ? 0 : ns);
   latency_[latency_bucket(v)].fetch_add(1, std::memory_order_relaxed);
   latency_count_.fetch_add(1, std::memory_order_relaxed);
-  std::int64_t max = latency_max_.load(std::memory_order_relaxed);
-  while (static_cast<std::int64_t>(v) > max &&
-         !latency_max_.compare_exchange_weak(max, static_cast<std::int64_t>(v), std::memory_order_relaxed)) {
-  }
+  raise_max(latency_max_, v);
 }
 
 LatencySummary Observer::latency() const noexcept {
   LatencySummary s;
   std::array<std::uint64_t, latency_buckets> counts{};
-  for (std::size_t b = 0; b < latency_buckets; ++b) {
-    counts[b] = latency_[b].load(std::memory_order_relaxed);
-    s.count += counts[b];
-  }
+  s.count = snapshot(latency_, counts);
   s.untracked = untracked_.load(std::memory_order_relaxed);
   s.max = std::chrono::nanoseconds(latency_max_.load(std::memory_order_relaxed));
   if (s.count == 0) return s;
-  auto percentile = [&](double q) {
-    const auto rank = static_cast<std::uint64_t>(q * static_cast<double>(s.count - 1)) + 1;
-    std::uint64_t seen = 0;
-    for (std::size_t b = 0; b < latency_buckets; ++b) {
-      seen += counts[b];
-      if (seen >= rank) {
-        return std::chrono::nanoseconds(static_cast<std::int64_t>(std::min<std::uint64_t>(
-            bucket_upper(b), static_cast<std::uint64_t>(s.max.count()))));
-      }
-    }
-    return s.max;
-  };
-  s.p50 = percentile(0.50);
-  s.p99 = percentile(0.99);
-  s.p999 = percentile(0.999);
+  percentiles(counts, s);
   return s;
 }
 
@@ -306,50 +322,25 @@ void LatencyHistogram::record_ns(std::int64_t ns) noexcept {
   counts_[latency_bucket(v)].fetch_add(1, std::memory_order_relaxed);
   count_.fetch_add(1, std::memory_order_relaxed);
   total_ns_.fetch_add(v, std::memory_order_relaxed);
-  std::int64_t max = max_.load(std::memory_order_relaxed);
-  while (static_cast<std::int64_t>(v) > max &&
-         !max_.compare_exchange_weak(max, static_cast<std::int64_t>(v), std::memory_order_relaxed)) {
-  }
+  raise_max(max_, v);
 }
 
 LatencySummary LatencyHistogram::summary() const noexcept {
   LatencySummary s;
   std::array<std::uint64_t, buckets> counts{};
-  for (std::size_t b = 0; b < buckets; ++b) {
-    counts[b] = counts_[b].load(std::memory_order_relaxed);
-    s.count += counts[b];
-  }
+  s.count = snapshot(counts_, counts);
   s.max = std::chrono::nanoseconds(max_.load(std::memory_order_relaxed));
   if (s.count == 0) return s;
-  auto percentile = [&](double q) {
-    const auto rank = static_cast<std::uint64_t>(q * static_cast<double>(s.count - 1)) + 1;
-    std::uint64_t seen = 0;
-    for (std::size_t b = 0; b < buckets; ++b) {
-      seen += counts[b];
-      if (seen >= rank) {
-        return std::chrono::nanoseconds(static_cast<std::int64_t>(
-            std::min<std::uint64_t>(bucket_upper(b), static_cast<std::uint64_t>(s.max.count()))));
-      }
-    }
-    return s.max;
-  };
-  s.p50 = percentile(0.50);
-  s.p99 = percentile(0.99);
-  s.p999 = percentile(0.999);
+  percentiles(counts, s);
   return s;
 }
 
 void LatencyHistogram::merge(const LatencyHistogram& other) noexcept {
-  for (std::size_t b = 0; b < buckets; ++b) {
-    if (const auto n = other.counts_[b].load(std::memory_order_relaxed); n != 0)
-      counts_[b].fetch_add(n, std::memory_order_relaxed);
-  }
+  for (std::size_t b = 0; b < buckets; ++b)
+    counts_[b].fetch_add(other.counts_[b].load(std::memory_order_relaxed), std::memory_order_relaxed);
   count_.fetch_add(other.count_.load(std::memory_order_relaxed), std::memory_order_relaxed);
   total_ns_.fetch_add(other.total_ns_.load(std::memory_order_relaxed), std::memory_order_relaxed);
-  const std::int64_t theirs = other.max_.load(std::memory_order_relaxed);
-  std::int64_t max = max_.load(std::memory_order_relaxed);
-  while (theirs > max && !max_.compare_exchange_weak(max, theirs, std::memory_order_relaxed)) {
-  }
+  raise_max(max_, static_cast<std::uint64_t>(other.max_.load(std::memory_order_relaxed)));
 }
 
 void LatencyHistogram::reset() noexcept {
