@@ -9,10 +9,12 @@ set -euo pipefail
 TRACE=$1 DIR=$2 PAIRS=${3:-5} SECS=${4:-3} DIRECT=${5:-1} SIZE=${6:-256M}
 command -v fio >/dev/null || { echo "overhead.sh: fio not installed" >&2; exit 77; }
 file=$DIR/aio-trace-overhead.data
+# --invalidate=0: fio would otherwise drop the file's cached pages at each start.
 job=(fio --name=job --filename="$file" --ioengine=libaio --iodepth=32 --bs=4k --direct="$DIRECT" --rw=randread
-     --size="$SIZE" --runtime="$SECS" --time_based --output-format=json)
+     --size="$SIZE" --runtime="$SECS" --time_based --invalidate=0 --output-format=json)
 iops() { python3 -c "import json,sys; print(json.load(sys.stdin)['jobs'][0]['read']['iops'])"; }
 "${job[@]}" --runtime=1 > /dev/null  # lays the file out
+[ "$DIRECT" = 1 ] || cat "$file" > /dev/null  # and caches it
 alone=() traced=()
 for ((i = 0; i < PAIRS; i++)); do
   a=$("${job[@]}" | iops)
