@@ -1,7 +1,7 @@
 // aio-trace — run a command with libaiopp-trace.so preloaded and report its Linux AIO:
 // syscalls by kind with their durations, time blocked in io_submit, request latency by
-// opcode and by file, the in-flight high-water mark, errors and the most repeated calls,
-// per process (forked and exec'd children included).
+// opcode and by file, the in-flight high-water mark, errors, the most repeated calls and
+// requests, per process (forked and exec'd children included).
 //
 //   aio-trace [OPTIONS] -- COMMAND [ARGS...]
 //
@@ -21,6 +21,7 @@
 #include <cinttypes>
 #include <cstdarg>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "common.hpp"
@@ -43,7 +44,8 @@ constexpr const char* usage_text =
     "syscall(SYS_io_*)) and report each process's Linux AIO when it has exited: syscalls by\n"
     "kind (count, total, p50/p99/max duration), io_submit blocking time, request latency\n"
     "p50/p99/p99.9/max by opcode and by file, in-flight high-water mark, errors by errno\n"
-    "and the most repeated calls. The report goes to stderr unless -o is given.\n"
+    "and the most repeated calls and requests (same file, opcode, offset, length). The report\n"
+    "goes to stderr unless -o is given.\n"
     "\n"
     "Options:\n"
     "  -o, --output FILE     write the text report to FILE\n"
@@ -300,6 +302,52 @@ void text_top(std::string& out, const Record& r) {
   }
 }
 
+/// The most repeated request tuples (submitted at least twice), most frequent first.
+struct RepeatedRequest {
+  std::string file;
+  const char* op = "";
+  std::int64_t offset = 0;
+  std::uint64_t nbytes = 0;
+  std::uint64_t count = 0;
+};
+
+std::vector<RepeatedRequest> repeated_requests(const Record& r, std::size_t most) {
+  std::vector<RepeatedRequest> out;
+  for (const auto& t : r.request_tuples) {
+    const std::uint64_t n = t.count.load(std::memory_order_acquire);
+    if (n < 2) continue;
+    const std::uint32_t meta = t.meta.load();
+    const std::uint32_t op = meta >> 8U;
+    const std::uint32_t file = meta & 0xffU;
+    out.push_back(RepeatedRequest{
+        file < r.file_count.load() ? std::string(r.files[file].path.data()) : std::string("(other files)"),
+        op < aio::trace::opcodes ? opcode_name(op) : "op?", t.offset.load(), t.nbytes.load(), n});
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return a.count != b.count ? a.count > b.count : std::tie(a.file, a.offset) < std::tie(b.file, b.offset);
+  });
+  if (out.size() > most) out.resize(most);
+  return out;
+}
+
+/// Distinct request tuples counted.
+std::uint64_t distinct_requests(const Record& r) {
+  return static_cast<std::uint64_t>(std::count_if(r.request_tuples.begin(), r.request_tuples.end(),
+                                                  [](const auto& t) { return t.count.load() != 0; }));
+}
+
+void text_repeated_requests(std::string& out, const Record& r) {
+  const auto reps = repeated_requests(r, 5);
+  if (reps.empty()) return;
+  addf(out, "  most repeated requests (same file, opcode, offset, length; %" PRIu64 " distinct):\n",
+       distinct_requests(r));
+  for (const auto& q : reps)
+    addf(out, "    %10" PRIu64 "x %s %s offset=%lld len=%" PRIu64 "\n", q.count, q.op, q.file.c_str(),
+         static_cast<long long>(q.offset), q.nbytes);
+  if (const auto d = r.request_tuples_dropped.load(); d != 0)
+    addf(out, "    (%" PRIu64 " requests of tuples first seen after the table was full: not counted)\n", d);
+}
+
 std::string text_report(const std::vector<Mapped>& recs, const std::vector<std::string>& notes) {
   std::string out;
   std::size_t with_aio = 0;
@@ -319,6 +367,7 @@ std::string text_report(const std::vector<Mapped>& recs, const std::vector<std::
     text_latency(out, r);
     text_errors(out, r);
     text_top(out, r);
+    text_repeated_requests(out, r);
   }
   if (!quiet.empty()) out += "no AIO calls: pid " + quiet + "\n";
   addf(out, "aio-trace: %zu process%s traced, %zu made AIO calls\n", recs.size(), recs.size() == 1 ? "" : "es", with_aio);
@@ -400,7 +449,15 @@ std::string json_process(const Record& r) {
     addf(o, "%s{\"call\":\"%s\",\"nr\":%ld,\"min_nr\":%ld,\"timeout_ns\":%lld,\"sigmask\":%s,\"count\":%" PRIu64 "}",
          i == 0 ? "" : ",", aio::to_string(top[i].call), top[i].nr, top[i].min_nr, top[i].timeout_ns,
          top[i].sigmask ? "true" : "false", top[i].count);
-  return o + "]}";
+  o += "],\"top_requests\":[";
+  const auto reps = repeated_requests(r, 10);
+  for (std::size_t i = 0; i < reps.size(); ++i)
+    addf(o, "%s{\"file\":%s,\"opcode\":\"%s\",\"offset\":%lld,\"nbytes\":%" PRIu64 ",\"count\":%" PRIu64 "}",
+         i == 0 ? "" : ",", json_str(reps[i].file.c_str()).c_str(), reps[i].op, static_cast<long long>(reps[i].offset),
+         reps[i].nbytes, reps[i].count);
+  addf(o, "],\"distinct_requests\":%" PRIu64 ",\"requests_not_in_tuples\":%" PRIu64, distinct_requests(r),
+       r.request_tuples_dropped.load());
+  return o + "}";
 }
 
 std::string json_report(const std::vector<Mapped>& recs, const std::vector<std::string>& notes, int status) {

@@ -304,6 +304,29 @@ void park_early(Record& r, std::uint64_t key, std::int64_t now, bool failed) noe
   return false;
 }
 
+// Counts one accepted request under its (file, opcode, offset, length) tuple.
+void count_request_tuple(Record& r, std::uint32_t meta, const iocb& cb) noexcept {
+  const auto offset = static_cast<std::uint64_t>(cb.aio_offset);
+  const std::uint64_t tag = mix(mix(offset ^ (std::uint64_t{meta} << 40U)) ^ cb.aio_nbytes) | 1U;
+  for (std::size_t probe = 0, s = tag % request_tuple_slots; probe < request_tuple_probe;
+       ++probe, s = (s + 1) % request_tuple_slots) {
+    RequestTuple& t = r.request_tuples[s];
+    std::uint64_t seen = t.tag.load(std::memory_order_acquire);
+    if (seen == 0 && t.tag.compare_exchange_strong(seen, tag, std::memory_order_acq_rel)) {
+      t.meta.store(meta, std::memory_order_relaxed);
+      t.offset.store(cb.aio_offset, std::memory_order_relaxed);
+      t.nbytes.store(cb.aio_nbytes, std::memory_order_relaxed);
+      t.count.fetch_add(1, std::memory_order_release);
+      return;
+    }
+    if (seen == tag) {
+      t.count.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+  }
+  r.request_tuples_dropped.fetch_add(1, std::memory_order_relaxed);
+}
+
 // After io_submit accepted the first `accepted` iocbs (which the kernel has just read, so
 // they are readable; the refused ones are never touched): counted and entered into the table.
 void after_submit(Record& r, aio_context_t ctx, iocb* const* iocbs, std::size_t accepted, std::int64_t t0) noexcept {
@@ -318,6 +341,7 @@ void after_submit(Record& r, aio_context_t ctx, iocb* const* iocbs, std::size_t 
     const std::uint32_t meta = op << 8U | file;
     if (op < opcodes) r.requests_by_op[op].fetch_add(1, std::memory_order_relaxed);
     r.files[file].requests.fetch_add(1, std::memory_order_relaxed);
+    count_request_tuple(r, meta, *cb);
     std::int64_t reaped = 0;
     bool failed = false;
     if (take_early(r, key, t0, reaped, failed)) {

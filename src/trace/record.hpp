@@ -20,7 +20,7 @@
 namespace aio::trace {
 
 inline constexpr std::uint64_t record_magic = 0x3172747070696f61ULL;  // "aiopptr1"
-inline constexpr std::uint32_t record_version = 3;
+inline constexpr std::uint32_t record_version = 4;
 
 /// Environment: the directory records are written to (set by aio-trace), and the switch.
 inline constexpr const char* env_dir = "AIOPP_TRACE_DIR";
@@ -66,6 +66,20 @@ struct EarlyCompletion {
 };
 inline constexpr std::size_t early_slots = 64;
 
+/// One request tuple (file, opcode, offset, length) and how many accepted requests had it:
+/// the same read or write issued again and again. tag: a hash of the tuple, never 0 (empty).
+struct RequestTuple {
+  std::atomic<std::uint64_t> tag{0};
+  std::atomic<std::uint64_t> count{0};
+  std::atomic<std::uint32_t> meta{0};  ///< opcode << 8 | file index
+  std::atomic<std::int64_t> offset{0};
+  std::atomic<std::uint64_t> nbytes{0};
+};
+/// Distinct tuples counted: the first ones seen (a bounded probe each); later new tuples are
+/// only counted as dropped.
+inline constexpr std::size_t request_tuple_slots = 4096;
+inline constexpr std::size_t request_tuple_probe = 8;
+
 /// The whole record of one process image.
 struct Record {
   // ---- header (set once by init()) ----
@@ -103,6 +117,9 @@ struct Record {
   std::atomic<std::uint32_t> file_lock{0};
   std::atomic<std::uint32_t> file_count{0};
   std::array<FileStats, max_files + 1> files{};  ///< [max_files] is "other files"
+
+  std::array<RequestTuple, request_tuple_slots> request_tuples{};
+  std::atomic<std::uint64_t> request_tuples_dropped{0};  ///< requests whose new tuple found no slot
 
   std::array<InflightSlot, inflight_slots> table{};
   std::atomic<std::uint32_t> early_count{0};

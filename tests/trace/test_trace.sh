@@ -28,7 +28,7 @@ direct_ok() { $PY -c "import os,sys; os.close(os.open(sys.argv[1], os.O_RDWR|os.
 
 case $case_name in
 raw)  # exact counts of a program making syscall(SYS_io_*) itself
-  "$TRACE" --json t.json -- "$RAW" "$W" > out.txt
+  "$TRACE" --json t.json -o t.txt -- "$RAW" "$W" > out.txt
   pid=$(sed -n 's/^pid=//p' out.txt)
   P="[p for p in j['processes'] if p['pid']==$pid][0]"
   for kv in io_setup:1 io_submit:7 io_getevents:4 io_pgetevents:1 io_cancel:1 io_destroy:1; do
@@ -45,6 +45,12 @@ raw)  # exact counts of a program making syscall(SYS_io_*) itself
   [ "$(q t.json "[c['count'] for c in $P['top_calls'] if c['call']=='io_submit' and c['nr']==4][0]")" = 3 ] \
     || fail "top calls: io_submit(nr=4) not 3 times"
   q t.json "$P['exited']" | grep -q True || fail "exit() not recorded"
+  # pread(offset 0, 4096) three times (round 0, the misaligned O_DIRECT one, the last), eleven others once
+  grep -q '^request_errno=unsupported\|^direct_submit_errno=' out.txt && again=2 || again=3
+  [ "$(q t.json "[(t['opcode'], t['offset'], t['nbytes'], t['count']) for t in $P['top_requests']]")" \
+    = "[('pread', 0, 4096, $again)]" ] || fail "repeated requests: $(q t.json "$P['top_requests']")"
+  [ "$(q t.json "$P['distinct_requests']")" = 12 ] || fail "distinct requests != 12"
+  grep -q "^ *${again}x pread .*/raw_aio.data offset=0 len=4096$" t.txt || fail "repeated request not in the text report"
   ;;
 fork)  # a forked child that leaves through _exit() keeps its own record; a request left in flight
   "$TRACE" --json t.json -- "$RAW" "$W" fork > out.txt
@@ -81,6 +87,10 @@ threads)  # 4 threads on one context: exact totals (the record is shared by ever
   [ "$(q t.json "$P['requests']['completed']")" = 814 ] || fail "requests completed != 814"
   [ "$(q t.json "$P['requests']['never_seen_completing']")" = 0 ] || fail "requests never seen"
   [ "$(q t.json "$P['latency']['count']")" = 814 ] || fail "latencies measured != 814"
+  # 800 reads over 16 offsets (50 each) after the main sequence's 12 offsets (offset 0 three times)
+  [ "$(q t.json "$P['distinct_requests']")" = 16 ] || fail "distinct requests != 16"
+  [ "$(q t.json "sum(t['count'] for t in $P['top_requests'])")" -ge $((53 + 4 * 51)) ] || fail "top requests' counts"
+  [ "$(q t.json "$P['top_requests'][0]['offset']")" = 0 ] || fail "offset 0 is not the most repeated request"
   ;;
 errors)  # the errno the program got, in the text report: per call and per request
   "$TRACE" -o t.txt -- "$RAW" "$W" > out.txt
