@@ -273,7 +273,8 @@ void raise_inflight(Record& r, std::int64_t by) noexcept {
   return false;
 }
 
-void park_early(Record& r, std::uint64_t key, std::int64_t now, bool failed) noexcept {
+// Returns false when every early slot is taken.
+[[nodiscard]] bool park_early(Record& r, std::uint64_t key, std::int64_t now, bool failed) noexcept {
   for (EarlyCompletion& e : r.early) {
     std::uint64_t k = e.key.load(std::memory_order_relaxed);
     if (k != slot_empty) continue;
@@ -282,9 +283,9 @@ void park_early(Record& r, std::uint64_t key, std::int64_t now, bool failed) noe
     e.failed.store(failed ? 1 : 0, std::memory_order_relaxed);
     e.key.store(key, std::memory_order_release);
     r.early_count.fetch_add(1, std::memory_order_seq_cst);
-    return;
+    return true;
   }
-  r.unmatched.fetch_add(1, std::memory_order_relaxed);
+  return false;
 }
 
 // Enters one accepted request into the in-flight table; false when its probe range is full.
@@ -349,7 +350,8 @@ void after_submit(Record& r, aio_context_t ctx, iocb* const* iocbs, std::size_t 
       ++completed;
     } else if (enter_request(r, ctx, key, t0, meta)) {
       // A reaper that missed the entry parks the completion: look once more, now that the
-      // entry is visible (a reaper between its miss and its park after this is not caught).
+      // entry is visible (after_reap looks again too, so one of the two matches them). Taking
+      // the parked completion but not the entry means the reaper took the entry: it records.
       std::atomic_thread_fence(std::memory_order_seq_cst);
       std::int64_t t = 0;
       std::uint32_t m = 0;
@@ -382,8 +384,20 @@ void after_reap(Record& r, const io_event* events, long n, std::int64_t now) noe
     std::int64_t t0 = 0;
     std::uint32_t meta = 0;
     if (!take_request(r, ev.obj, t0, meta)) {
-      park_early(r, ev.obj, now, res < 0);
-      continue;
+      // Not entered yet (its submitter is between io_submit and the entry): parked for the
+      // submitter. Then a second look, fenced against the submitter's own second look at the
+      // parked completions (enter; fence; look — park; fence; look): one of the two sees the
+      // other. Whoever takes the table entry records the completion (taking the parked one
+      // back if it is still there); a submitter that took only the parked one leaves it.
+      const bool parked = park_early(r, ev.obj, now, res < 0);
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      if (!take_request(r, ev.obj, t0, meta)) {
+        if (!parked) r.unmatched.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      std::int64_t at = 0;
+      bool f = false;
+      if (parked) (void)take_early(r, ev.obj, t0, at, f);
     }
     ++matched;
     record_latency(r, meta, now - t0, res < 0);
