@@ -126,7 +126,8 @@ void Engine::complete_later(Op& op, std::int64_t res) noexcept {
   done_.push_back(op);
 }
 
-void Engine::deliver(Op& op, std::int64_t res) noexcept {
+// Inline (deliver_done() and deliver_events() only): it runs once per completion.
+inline void Engine::deliver(Op& op, std::int64_t res) noexcept {
   // We asked the kernel to cancel this poll: its empty mask means "cancelled".
   if (res == 0 && is_poll(op) && op.state_.cancel_.load(std::memory_order_relaxed)) [[unlikely]]
     res = -ECANCELED;
@@ -142,7 +143,6 @@ void Engine::deliver(Op& op, std::int64_t res) noexcept {
 }
 
 std::size_t Engine::deliver_done() noexcept {
-  if (done_.empty()) return 0;
   // Only what is due now: completions made while these run wait for the next call.
   detail::OpList due = std::exchange(done_, {});
   std::size_t ran = 0;
@@ -168,7 +168,7 @@ std::size_t Engine::deliver_events(std::size_t n) noexcept {
   return ran;
 }
 
-Result<std::size_t> Engine::reap(std::size_t min_nr, Timeout timeout) noexcept {
+inline Result<std::size_t> Engine::reap(std::size_t min_nr, Timeout timeout) noexcept {
   auto n = ctx_.getevents(min_nr, std::span<io_event>(events_.get(), depth_), timeout);
   if (!n) return n;
   return deliver_events(*n);
@@ -262,7 +262,7 @@ Result<std::size_t> Engine::run_ready() noexcept {
   // Drained first: a completion after this read signals again, so none is left unseen.
   if (efd_ >= 0) drain_notify();
   (void)flush();  // fails only for an empty Engine, refused above
-  std::size_t ran = deliver_done();
+  std::size_t ran = done_.empty() ? 0 : deliver_done();
   if (in_flight_ != 0) {
     auto n = reap(0, std::chrono::nanoseconds(0));
     if (!n) {
@@ -282,7 +282,7 @@ Result<std::size_t> Engine::run_once(Timeout timeout) noexcept {
   if (timeout && timeout->count() < 0) return fail(EINVAL);
   const Running running(running_);
   (void)flush();  // fails only for an empty Engine, refused above
-  std::size_t ran = deliver_done();
+  std::size_t ran = done_.empty() ? 0 : deliver_done();
   if (ran == 0 && in_flight_ == 0 && !queue_.empty()) {
     // Every queued request was refused with EAGAIN and none of ours is in flight: the ring
     // is full of requests submitted elsewhere. Wait a little (bounded), then retry.
@@ -366,7 +366,7 @@ void Engine::shutdown() noexcept {
   running_ = true;  // run_* from a completion now: resource_deadlock_would_occur
   while (Op* op = queue_.pop_front()) complete_later(*op, -ECANCELED);
   for (;;) {
-    (void)deliver_done();  // ops started in there complete (operation_canceled) in the next pass
+    if (!done_.empty()) (void)deliver_done();  // ops started in there complete (operation_canceled) in the next pass
     if (in_flight_ == 0) {
       if (done_.empty()) break;
       continue;

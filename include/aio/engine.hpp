@@ -292,9 +292,10 @@ class Engine {
  private:
   void complete_later(Op& op, std::int64_t res) noexcept;
   [[nodiscard]] std::size_t deliver_done() noexcept;
-  [[nodiscard]] Result<std::size_t> reap(std::size_t min_nr, Timeout timeout) noexcept;
+  // reap() and deliver() are inline, defined and used in src/engine.cpp only.
+  [[nodiscard]] inline Result<std::size_t> reap(std::size_t min_nr, Timeout timeout) noexcept;
   [[nodiscard]] std::size_t deliver_events(std::size_t n) noexcept;
-  void deliver(Op& op, std::int64_t res) noexcept;
+  inline void deliver(Op& op, std::int64_t res) noexcept;
   void drain_notify() noexcept;
   void signal_notify() noexcept;
   void backoff(const Timeout& timeout) noexcept;
