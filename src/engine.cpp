@@ -84,7 +84,6 @@ Engine::Engine(Engine&& other) noexcept
       queue_(std::exchange(other.queue_, {})),
       inflight_(std::exchange(other.inflight_, {})),
       done_(std::exchange(other.done_, {})),
-      in_flight_(std::exchange(other.in_flight_, 0)),
       depth_(std::exchange(other.depth_, 0U)),
       efd_(std::exchange(other.efd_, -1)),
       backoff_ns_(std::exchange(other.backoff_ns_, 0)),
@@ -106,7 +105,6 @@ Engine& Engine::operator=(Engine&& other) noexcept {
     queue_ = std::exchange(other.queue_, {});
     inflight_ = std::exchange(other.inflight_, {});
     done_ = std::exchange(other.done_, {});
-    in_flight_ = std::exchange(other.in_flight_, 0);
     depth_ = std::exchange(other.depth_, 0U);
     efd_ = std::exchange(other.efd_, -1);
     backoff_ns_ = std::exchange(other.backoff_ns_, 0);
@@ -161,7 +159,6 @@ std::size_t Engine::deliver_events(std::size_t n) noexcept {
       continue;  // a request submitted to context() directly: not ours
     Op& op = op_of(ev.data);
     inflight_.remove(op);
-    --in_flight_;
     deliver(op, ev.res);
     ++ran;
   }
@@ -176,25 +173,39 @@ inline Result<std::size_t> Engine::reap(std::size_t min_nr, Timeout timeout) noe
 
 // ---- Submission ----------------------------------------------------------------------------
 
+// Marks `count` Ops from `op` on (a batch's requests the kernel did not take) queued again.
+void Engine::requeue(Op* op, std::size_t count) noexcept {
+  for (std::size_t i = 0; i < count; ++i, op = op->state_.next_) op->state_.phase_ = OpState::queued;
+}
+
 Result<std::size_t> Engine::flush() noexcept {
   if (!batch_) return fail(EINVAL);
   std::size_t accepted = 0;
-  while (!queue_.empty() && in_flight_ < depth_) {
-    const std::size_t room = depth_ - in_flight_;
+  while (!queue_.empty() && inflight_.size < depth_) {
+    const std::size_t room = depth_ - inflight_.size;
+    // The batch is the head of queue_ (cancelled ones unlinked), marked in flight already:
+    // what the kernel does not accept goes back to queued below, before anything can look.
     std::size_t k = 0;
+    Op* last = nullptr;
+    bool polls = false;
     for (Op* op = queue_.head; op != nullptr && k < room;) {
       Op* next = op->state_.next_;
       if (op->state_.cancel_.load(std::memory_order_relaxed)) [[unlikely]] {
         queue_.remove(*op);  // request_cancel()ed while queued
         complete_later(*op, -ECANCELED);
       } else {
+        op->state_.phase_ = OpState::in_flight;
+        polls = polls || is_poll(*op);
         batch_[k++] = &op->cb;
+        last = op;
       }
       op = next;
     }
     if (k == 0) break;
+    Op* const first = queue_.head;
     auto n = ctx_.submit(std::span<iocb* const>(batch_.get(), k));
     if (!n) {
+      requeue(first, k);
       const int err = n.error().value();
       if (err == EAGAIN || err == EINTR) {
         // The kernel ring is full (maybe of requests that are not ours): keep them queued
@@ -206,32 +217,37 @@ Result<std::size_t> Engine::flush() noexcept {
       if (Op* op = queue_.pop_front(); op != nullptr) complete_later(*op, -static_cast<std::int64_t>(err));
       continue;
     }
-    if (*n == 0) [[unlikely]]
+    if (*n == 0) [[unlikely]] {
+      requeue(first, k);
       break;  // nothing taken and no reason given: as EAGAIN, retry at the next flush
+    }
     backoff_ns_ = 0;
-    bool polls = false;
-    for (std::size_t i = 0; i < *n; ++i) {
-      Op* op = queue_.pop_front();
-      if (op == nullptr) [[unlikely]]
-        break;  // the kernel never accepts more than it was given
-      op->state_.phase_ = OpState::in_flight;
-      inflight_.push_back(*op);
-      polls = polls || is_poll(*op);
+    std::size_t taken = k;
+    if (*n < k) [[unlikely]] {
+      // The kernel stopped at request *n (it never accepts more than it was given).
+      taken = *n;
+      last = first;
+      for (std::size_t i = 1; i < taken; ++i) last = last->state_.next_;
+      requeue(last->state_.next_, k - taken);
     }
-    in_flight_ += *n;
-    accepted += *n;
-    if (polls) [[unlikely]] {
-      // A request_cancel() from another thread that found the poll still queued made no
-      // io_cancel that could work; it set the flag before its io_cancel, so the flag is seen
-      // here, after our io_submit (seq_cst store and load; the kernel takes and releases the
-      // context's lock in both calls), and the cancellation is made now.
-      Op* op = inflight_.tail;
-      for (std::size_t i = 0; i < *n; ++i, op = op->state_.prev_) {
-        if (is_poll(*op) && op->state_.cancel_.load(std::memory_order_seq_cst)) (void)ctx_.cancel(op->cb);
-      }
-    }
+    // The accepted requests are the first `taken` of queue_: one splice to inflight_.
+    queue_.splice_front_to(inflight_, *first, *last, taken);
+    accepted += taken;
+    if (polls) [[unlikely]]
+      recheck_cancelled_polls(*first, taken);
   }
   return accepted;
+}
+
+// A request_cancel() from another thread that found a poll still queued made no io_cancel
+// that could work; it set the flag before its io_cancel, so the flag is seen here, after our
+// io_submit (seq_cst store and load; the kernel takes and releases the context's lock in both
+// calls), and the cancellation is made now.
+void Engine::recheck_cancelled_polls(Op& first, std::size_t n) noexcept {
+  Op* op = &first;
+  for (std::size_t i = 0; i < n; ++i, op = op->state_.next_) {
+    if (is_poll(*op) && op->state_.cancel_.load(std::memory_order_seq_cst)) (void)ctx_.cancel(op->cb);
+  }
 }
 
 // ---- Running -------------------------------------------------------------------------------
@@ -263,7 +279,7 @@ Result<std::size_t> Engine::run_ready() noexcept {
   if (efd_ >= 0) drain_notify();
   (void)flush();  // fails only for an empty Engine, refused above
   std::size_t ran = done_.empty() ? 0 : deliver_done();
-  if (in_flight_ != 0) {
+  if (!inflight_.empty()) {
     auto n = reap(0, std::chrono::nanoseconds(0));
     if (!n) {
       if (ran == 0) return n;
@@ -283,14 +299,14 @@ Result<std::size_t> Engine::run_once(Timeout timeout) noexcept {
   const Running running(running_);
   (void)flush();  // fails only for an empty Engine, refused above
   std::size_t ran = done_.empty() ? 0 : deliver_done();
-  if (ran == 0 && in_flight_ == 0 && !queue_.empty()) {
+  if (ran == 0 && inflight_.empty() && !queue_.empty()) {
     // Every queued request was refused with EAGAIN and none of ours is in flight: the ring
     // is full of requests submitted elsewhere. Wait a little (bounded), then retry.
     backoff(timeout);
     (void)flush();
     ran = deliver_done();
   }
-  if (in_flight_ != 0) {
+  if (!inflight_.empty()) {
     if (ran != 0) {
       if (auto n = reap(0, std::chrono::nanoseconds(0)); n) ran += *n;
     } else {
@@ -303,7 +319,7 @@ Result<std::size_t> Engine::run_once(Timeout timeout) noexcept {
         auto n = reap(1, left);
         if (!n) return n;
         ran = *n;
-        if (ran != 0 || in_flight_ == 0 || !timeout || timeout->count() == 0) break;
+        if (ran != 0 || inflight_.empty() || !timeout || timeout->count() == 0) break;
         // Only foreign completions were reaped: wait for what is left of the timeout.
         timespec now{};
         (void)::clock_gettime(CLOCK_MONOTONIC, &now);
@@ -367,7 +383,7 @@ void Engine::shutdown() noexcept {
   while (Op* op = queue_.pop_front()) complete_later(*op, -ECANCELED);
   for (;;) {
     if (!done_.empty()) (void)deliver_done();  // ops started in there complete (operation_canceled) in the next pass
-    if (in_flight_ == 0) {
+    if (inflight_.empty()) {
       if (done_.empty()) break;
       continue;
     }
@@ -378,7 +394,6 @@ void Engine::shutdown() noexcept {
     } else if (n.error() != std::errc::interrupted) {
       // The Context cannot wait (e.g. inherited across fork()): these will never complete here.
       while (Op* op = inflight_.pop_front()) {
-        --in_flight_;
         complete_later(*op, -ECANCELED);
       }
     }

@@ -114,6 +114,8 @@ struct OpList {
   inline void push_back(Op& op) noexcept;
   inline Op* pop_front() noexcept;
   inline void remove(Op& op) noexcept;
+  /// Moves this list's first `count` Ops (head == &first .. &last) to the back of `to`.
+  inline void splice_front_to(OpList& to, Op& first, Op& last, std::size_t count) noexcept;
 };
 
 /// Reports a broken contract (message on stderr) and aborts.
@@ -247,9 +249,9 @@ class Engine {
   /// Requests started and not yet submitted.
   [[nodiscard]] std::size_t queued() const noexcept { return queue_.size; }
   /// Requests submitted whose completion has not run yet.
-  [[nodiscard]] std::size_t in_flight() const noexcept { return in_flight_; }
+  [[nodiscard]] std::size_t in_flight() const noexcept { return inflight_.size; }
   /// True when nothing is queued, in flight or waiting to complete.
-  [[nodiscard]] bool idle() const noexcept { return queue_.empty() && in_flight_ == 0 && done_.empty(); }
+  [[nodiscard]] bool idle() const noexcept { return queue_.empty() && inflight_.empty() && done_.empty(); }
   /// The options' queue_depth; 0 when empty.
   [[nodiscard]] unsigned queue_depth() const noexcept { return depth_; }
   /// The Context the Engine submits to.
@@ -301,6 +303,8 @@ class Engine {
   void backoff(const Timeout& timeout) noexcept;
   void shutdown() noexcept;
   void cancel_in_flight_polls() noexcept;
+  void recheck_cancelled_polls(Op& first, std::size_t n) noexcept;
+  static void requeue(Op* op, std::size_t count) noexcept;
 
   Context ctx_;
   // NOLINTBEGIN(cppcoreguidelines-avoid-c-arrays,modernize-avoid-c-arrays): runtime size, new (nothrow), once
@@ -310,7 +314,6 @@ class Engine {
   detail::OpList queue_;     // started, not submitted (FIFO)
   detail::OpList inflight_;  // submitted, completion not run
   detail::OpList done_;      // completed by the engine itself (refused, cancelled), not run
-  std::size_t in_flight_ = 0;
   unsigned depth_ = 0;
   int efd_ = -1;
   long backoff_ns_ = 0;
@@ -456,6 +459,23 @@ inline void OpList::remove(Op& op) noexcept {
   op.state_.next_ = nullptr;
   op.state_.prev_ = nullptr;
   --size;
+}
+
+inline void OpList::splice_front_to(OpList& to, Op& first, Op& last, std::size_t count) noexcept {
+  head = last.state_.next_;
+  if (head != nullptr)
+    head->state_.prev_ = nullptr;
+  else
+    tail = nullptr;
+  size -= count;
+  first.state_.prev_ = to.tail;
+  if (to.tail != nullptr)
+    to.tail->state_.next_ = &first;
+  else
+    to.head = &first;
+  to.tail = &last;
+  last.state_.next_ = nullptr;
+  to.size += count;
 }
 
 }  // namespace detail
