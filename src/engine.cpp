@@ -88,7 +88,9 @@ Engine::Engine(Engine&& other) noexcept
       efd_(std::exchange(other.efd_, -1)),
       backoff_ns_(std::exchange(other.backoff_ns_, 0)),
       shutting_down_(std::exchange(other.shutting_down_, false)),
-      running_(std::exchange(other.running_, false)) {
+      running_(std::exchange(other.running_, false)),
+      cancel_requests_seen_(std::exchange(other.cancel_requests_seen_, 0)),
+      cancel_requests_(other.cancel_requests_.exchange(0, std::memory_order_relaxed)) {
   // Started requests' awaiters and stop callbacks point at the old address.
   if (!idle()) [[unlikely]]
     detail::contract_violation("aio::Engine moved while requests were started");
@@ -110,6 +112,8 @@ Engine& Engine::operator=(Engine&& other) noexcept {
     backoff_ns_ = std::exchange(other.backoff_ns_, 0);
     shutting_down_ = std::exchange(other.shutting_down_, false);
     running_ = std::exchange(other.running_, false);
+    cancel_requests_seen_ = std::exchange(other.cancel_requests_seen_, 0);
+    cancel_requests_.store(other.cancel_requests_.exchange(0, std::memory_order_relaxed), std::memory_order_relaxed);
   }
   return *this;
 }
@@ -240,10 +244,17 @@ Result<std::size_t> Engine::flush() noexcept {
 }
 
 // A request_cancel() from another thread that found a poll still queued made no io_cancel
-// that could work; it set the flag before its io_cancel, so the flag is seen here, after our
-// io_submit (seq_cst store and load; the kernel takes and releases the context's lock in both
-// calls), and the cancellation is made now.
+// that could work. It set the op's flag and then counted itself in cancel_requests_ before
+// its io_cancel, so when that io_cancel came too early, the count is seen here, after our
+// io_submit (seq_cst RMW and load; the kernel takes and releases the context's lock in both
+// calls), and the cancellation is made now. An unchanged count since the previous look means
+// no request_cancel() whose flag this thread has not seen yet: a flag counted at an earlier
+// look was visible from then on, so the queued op was completed before its submission.
 void Engine::recheck_cancelled_polls(Op& first, std::size_t n) noexcept {
+  const std::uint64_t requests = cancel_requests_.load(std::memory_order_seq_cst);
+  if (requests == cancel_requests_seen_) [[likely]]
+    return;
+  cancel_requests_seen_ = requests;
   Op* op = &first;
   for (std::size_t i = 0; i < n; ++i, op = op->state_.next_) {
     if (is_poll(*op) && op->state_.cancel_.load(std::memory_order_seq_cst)) (void)ctx_.cancel(op->cb);
@@ -365,6 +376,7 @@ void Engine::request_cancel(Op& op) noexcept {
   // The flag first: if the owner thread submits the op concurrently, either our io_cancel
   // finds it in flight, or flush() sees the flag after its io_submit and cancels it.
   op.state_.cancel_.store(true, std::memory_order_seq_cst);
+  cancel_requests_.fetch_add(1, std::memory_order_seq_cst);  // see recheck_cancelled_polls()
   (void)ctx_.cancel(op.cb);  // invalid_argument while still queued (flush() completes it)
 }
 

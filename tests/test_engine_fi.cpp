@@ -1,8 +1,11 @@
 // aio::Engine under fault injection (aiopp_fi): a full kernel ring (io_submit EAGAIN), a
 // refusal at every position of a batch, EINTR while waiting, the cross-thread cancellation
 // race, and a Context that cannot wait at shutdown.
+#include <poll.h>
+
 #include <algorithm>
 #include <array>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -194,6 +197,74 @@ TEST(EngineFi, CancelRequestRacingTheSubmitIsNotLost) {
   EXPECT_EQ(cancels, 2) << "the other thread's (too early) and flush()'s own";
   ASSERT_TRUE(run_until(e, log, 1, 10));
   EXPECT_EQ(log.recs[0].last.error(), std::errc::operation_canceled);
+}
+
+// A request_cancel() that flush() has already taken into account (after a batch the kernel
+// took only partly) still cancels the op it named when that op is submitted later: it
+// completes operation_canceled without reaching the kernel.
+TEST(EngineFi, CancelRequestSeenBeforeTheOpsSubmitIsNotLost) {
+  Pipe p;
+  Log log(2);
+  auto e = make_engine({.queue_depth = 4});  // destroyed first: op 0 completes at its shutdown
+  e.start(log.prepare(0, aio::make_poll(p.rd.get(), aio::PollEvents::in)));
+  e.start(log.prepare(1, aio::make_poll(p.rd.get(), aio::PollEvents::in)));
+  int cancels = 0;
+  int submitted = 0;
+  ScopedHook hook([&](fi::Args& a) -> long {
+    if (a.call == Call::cancel) ++cancels;
+    if (a.call == Call::submit) {
+      if (submitted == 0) {
+        std::thread t([&] { e.request_cancel(log.ops[1]); });  // op 1 is still queued
+        t.join();
+        a.nr = 1;  // the kernel takes op 0 only
+      }
+      submitted += static_cast<int>(a.nr);
+    }
+    return fi::passthrough(a);
+  });
+  ASSERT_EQ(e.flush().value_or(0), 1U);
+  EXPECT_EQ(submitted, 1) << "op 1 was completed, not submitted";
+  EXPECT_EQ(cancels, 1) << "only the other thread's (too early) io_cancel";
+  EXPECT_EQ(e.in_flight(), 1U);
+  ASSERT_TRUE(run_until(e, log, 1, 10));
+  EXPECT_EQ(log.recs[1].calls, 1);
+  EXPECT_EQ(log.recs[1].last.error(), std::errc::operation_canceled);
+  EXPECT_EQ(log.recs[0].calls, 0) << "op 0 is still waiting for its fd";
+}
+
+// A request_cancel() of an in-flight poll cancels that poll only: later batches (a poll with
+// a read, then a poll alone) are submitted and complete normally, with no further io_cancel.
+TEST(EngineFi, CancelRequestCancelsOnlyItsOwnPoll) {
+  Pipe p;
+  Fd efd(::eventfd(1, EFD_NONBLOCK | EFD_CLOEXEC));
+  DataFile f(1);
+  std::array<std::byte, 4096> buf{};
+  Log log(4);
+  auto e = make_engine({.queue_depth = 4});
+  int cancels = 0;
+  ScopedHook hook([&](fi::Args& a) -> long {
+    if (a.call == Call::cancel) ++cancels;
+    return fi::passthrough(a);
+  });
+  e.start(log.prepare(0, aio::make_poll(p.rd.get(), aio::PollEvents::in)));
+  ASSERT_EQ(e.flush().value_or(0), 1U);
+  std::thread t([&] { e.request_cancel(log.ops[0]); });
+  t.join();
+  EXPECT_EQ(cancels, 1);
+  e.start(log.prepare(1, aio::make_poll(efd.get(), aio::PollEvents::in)));
+  e.start(log.prepare(2, aio::make_pread(f.get(), std::span<std::byte>(buf), 0)));
+  ASSERT_EQ(e.flush().value_or(0), 2U);
+  e.start(log.prepare(3, aio::make_poll(efd.get(), aio::PollEvents::in)));
+  ASSERT_EQ(e.flush().value_or(0), 1U);
+  ASSERT_TRUE(run_until(e, log, 4, 10));
+  EXPECT_EQ(cancels, 1) << "no io_cancel for the later requests";
+  EXPECT_EQ(log.recs[0].last.error(), std::errc::operation_canceled);
+  for (const std::size_t i : {1U, 3U}) {
+    ASSERT_TRUE(log.recs[i].last) << i;
+    EXPECT_NE(*log.recs[i].last & POLLIN, 0U) << i;
+  }
+  ASSERT_TRUE(log.recs[2].last);
+  EXPECT_EQ(*log.recs[2].last, buf.size());
 }
 
 // When the Context cannot wait at shutdown (here: every wait fails with EINVAL, as after

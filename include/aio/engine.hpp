@@ -319,6 +319,8 @@ class Engine {
   long backoff_ns_ = 0;
   bool shutting_down_ = false;
   bool running_ = false;
+  std::uint64_t cancel_requests_seen_ = 0;           // cancel_requests_ at flush()'s last look
+  std::atomic<std::uint64_t> cancel_requests_{0};  // request_cancel() calls (any thread)
 };
 
 // ---- Awaiters -------------------------------------------------------------------------------
