@@ -1,8 +1,9 @@
 // No heap allocation per request through aio::Engine: the callback path (start, flush,
 // run_ready, run_once, cancel), a coroutine's `co_await e.read(...)` / `co_await e.poll(...)`
-// (with a stop token) inside a running coroutine, and the notify-mode eventfd. Part of the
-// test_no_alloc program, whose counting allocator (no_alloc.hpp) sees every allocation; under
-// ASan/TSan/HWASan/MSan, whose runtimes own malloc, nothing is replaced and every test skips.
+// (with and without a stop token) inside a running coroutine, and the notify-mode eventfd.
+// Part of the test_no_alloc program, whose counting allocator (no_alloc.hpp) sees every
+// allocation; under ASan/TSan/HWASan/MSan, whose runtimes own malloc, nothing is replaced and
+// every test skips.
 #include <aio/aio.hpp>
 #include <gtest/gtest.h>
 #include <fcntl.h>
@@ -110,6 +111,8 @@ aio::Task<std::size_t> read_loop(aio::Engine& e, int fd, std::span<std::byte> bu
     total += *n;
     auto p = co_await e.poll(poll_fd, aio::PollEvents::in, stop);  // a ready poll, with a stop token
     if (!p) break;
+    auto q = co_await e.poll(poll_fd, aio::PollEvents::in);  // and without one
+    if (!q) break;
   }
   *allocs = Counting::end();
   co_return total;

@@ -122,6 +122,7 @@ struct OpList {
 [[noreturn]] void contract_violation(const char* what) noexcept;
 
 class IoAwaiter;
+class PlainPollAwaiter;
 class PollAwaiter;
 
 }  // namespace detail
@@ -287,9 +288,12 @@ class Engine {
   /// Any prepared request (flags, priority, ...). Yields Result<std::size_t>: the byte
   /// count, or for a poll the ready mask.
   [[nodiscard]] inline detail::IoAwaiter submit(const iocb& request) noexcept;
+  /// IOCB_CMD_POLL. Yields Result<PollEvents>: the ready mask (cancel() / request_cancel()
+  /// of the awaiter's Op are not reachable: it runs until the fd is ready or shutdown).
+  [[nodiscard]] inline detail::PlainPollAwaiter poll(int fd, PollEvents events) noexcept;
   /// IOCB_CMD_POLL. Yields Result<PollEvents>: the ready mask, or operation_canceled when
   /// `stop` is requested first (from any thread: the in-flight poll is io_cancel()led).
-  [[nodiscard]] inline detail::PollAwaiter poll(int fd, PollEvents events, std::stop_token stop = {}) noexcept;
+  [[nodiscard]] inline detail::PollAwaiter poll(int fd, PollEvents events, std::stop_token stop) noexcept;
 
  private:
   void complete_later(Op& op, std::int64_t res) noexcept;
@@ -342,7 +346,10 @@ class IoAwaiter {
   // NOLINTNEXTLINE(modernize-use-equals-default): checks the contract in debug builds
   ~IoAwaiter() {
 #ifndef NDEBUG
-    if (op_.busy()) contract_violation("a coroutine suspended in an aio::Engine request was destroyed");
+    if (op_.busy())
+      contract_violation(op_.cb.aio_lio_opcode == IOCB_CMD_POLL
+                             ? "a coroutine suspended in an aio::Engine poll was destroyed"
+                             : "a coroutine suspended in an aio::Engine request was destroyed");
 #endif
   }
 
@@ -367,7 +374,27 @@ class IoAwaiter {
   Result<std::size_t> result_{};
 };
 
-/// The awaiter of Engine::poll(). Not movable (as IoAwaiter).
+// A ready mask as PollEvents, or the poll's error.
+[[nodiscard]] inline Result<PollEvents> to_poll_events(const Result<std::size_t>& result) noexcept {
+  if (!result) return std::unexpected(result.error());
+  return static_cast<PollEvents>(static_cast<std::uint16_t>(*result & 0xffffU));
+}
+
+/// The awaiter of Engine::poll() without a stop token: an IoAwaiter yielding PollEvents.
+/// Not movable (as IoAwaiter).
+class PlainPollAwaiter {
+ public:
+  PlainPollAwaiter(Engine& engine, const iocb& request) noexcept : io_(engine, request) {}
+
+  [[nodiscard]] bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> waiter) noexcept { io_.await_suspend(waiter); }
+  [[nodiscard]] Result<PollEvents> await_resume() const noexcept { return to_poll_events(io_.await_resume()); }
+
+ private:
+  IoAwaiter io_;
+};
+
+/// The awaiter of Engine::poll() with a stop token. Not movable (as IoAwaiter).
 /// Notes: the stop callback calls Engine::request_cancel() on whichever thread requests
 /// stop; it is unregistered on the owner thread before the coroutine resumes.
 class PollAwaiter {
@@ -397,10 +424,7 @@ class PollAwaiter {
     engine_->start(op_);
     if (token_.stop_possible()) stop_.emplace(token_, OnStop{this});
   }
-  [[nodiscard]] Result<PollEvents> await_resume() const noexcept {
-    if (!result_) return std::unexpected(result_.error());
-    return static_cast<PollEvents>(static_cast<std::uint16_t>(*result_ & 0xffffU));
-  }
+  [[nodiscard]] Result<PollEvents> await_resume() const noexcept { return to_poll_events(result_); }
 
  private:
   struct OnStop {
@@ -531,6 +555,9 @@ inline detail::IoAwaiter Engine::writev(int fd, std::span<const iovec> iov, std:
 inline detail::IoAwaiter Engine::fsync(int fd) noexcept { return {*this, make_fsync(fd)}; }
 inline detail::IoAwaiter Engine::fdsync(int fd) noexcept { return {*this, make_fdsync(fd)}; }
 inline detail::IoAwaiter Engine::submit(const iocb& request) noexcept { return {*this, request}; }
+inline detail::PlainPollAwaiter Engine::poll(int fd, PollEvents events) noexcept {
+  return {*this, make_poll(fd, events)};
+}
 inline detail::PollAwaiter Engine::poll(int fd, PollEvents events, std::stop_token stop) noexcept {
   return {*this, make_poll(fd, events), std::move(stop)};
 }
