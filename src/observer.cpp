@@ -11,6 +11,11 @@
 namespace aio {
 namespace {
 
+// A raw result is an error only in -4095..-1 (the kernel's errno range): on ILP32 io_setup's
+// handle, the ring's address, is a pointer-sized value that may look negative as a long.
+constexpr long max_errno = 4095;
+[[nodiscard]] constexpr bool is_error(long result) noexcept { return result < 0 && result >= -max_errno; }
+
 [[nodiscard]] std::uint64_t mix(std::uint64_t x) noexcept {  // splitmix64 finaliser
   x ^= x >> 30U;
   x *= 0xbf58476d1ce4e5b9ULL;
@@ -87,11 +92,12 @@ const char* to_string(Syscall call) noexcept {
 
 Observer::Observer(std::size_t latency_capacity) noexcept {
   if (latency_capacity == 0) return;
-  // 2^43 slots of 16 bytes fill the whole 47-bit user address space: a larger table can
-  // never be allocated, and bounding n keeps n * sizeof(Slot) from overflowing (new[] then
-  // throws bad_array_new_length even with nothrow, i.e. std::terminate here) and n * 2
-  // from wrapping to 0 (an endless loop).
-  constexpr std::size_t max_slots = std::size_t{1} << 43;
+  // 2^43 slots of 16 bytes fill the whole 47-bit user address space (on ILP32 2^26 slots
+  // are 1 GiB; 2^27 would pass PTRDIFF_MAX bytes): a larger table can never be allocated,
+  // and bounding n keeps n * sizeof(Slot) from overflowing (new[] then throws
+  // bad_array_new_length even with nothrow, i.e. std::terminate here) and n * 2 from
+  // wrapping to 0 (an endless loop).
+  constexpr std::size_t max_slots = std::size_t{1} << (sizeof(std::size_t) == 8 ? 43U : 26U);
   std::size_t n = 16;
   while (n / 2 < latency_capacity && n < max_slots) n *= 2;  // at most half full: short probes
   if (n / 2 < latency_capacity) return;  // more than any table could hold: no tracking
@@ -123,7 +129,7 @@ std::uint64_t Observer::errors(int err) const noexcept {
 void Observer::on_syscall(const SyscallInfo& info) noexcept {
   calls_[static_cast<std::size_t>(info.call)].fetch_add(1, std::memory_order_relaxed);
   // cancel's "accepted" is -EINPROGRESS: not an error.
-  if (info.result < 0 && !(info.call == Syscall::cancel && info.result == -EINPROGRESS)) {
+  if (is_error(info.result) && !(info.call == Syscall::cancel && info.result == -EINPROGRESS)) {
     const auto err = static_cast<std::size_t>(-info.result);
     errors_[err < errno_slots ? err : 0].fetch_add(1, std::memory_order_relaxed);
   }
@@ -187,7 +193,8 @@ void Observer::on_submitted(std::span<iocb* const> accepted, std::int64_t now) n
     // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): keyed by address, as io_event::obj reports it
     const auto key = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(cb));
     bool stored = false;
-    for (std::size_t probe = 0, i = mix(key) & slot_mask_; probe <= slot_mask_; ++probe, i = (i + 1) & slot_mask_) {
+    for (std::size_t probe = 0, i = static_cast<std::size_t>(mix(key) & slot_mask_); probe <= slot_mask_;
+         ++probe, i = (i + 1) & slot_mask_) {
       std::uint64_t k = slots_[i].key.load(std::memory_order_relaxed);
       if ((k == 0 || k == 1) && slots_[i].key.compare_exchange_strong(k, key, std::memory_order_acq_rel)) {
         slots_[i].t0.store(now, std::memory_order_release);
@@ -204,7 +211,8 @@ void Observer::on_reaped(std::span<const io_event> events, bool via_ring, std::i
   if (!slots_) return;
   for (const io_event& ev : events) {
     const std::uint64_t key = ev.obj;
-    for (std::size_t probe = 0, i = mix(key) & slot_mask_; probe <= slot_mask_; ++probe, i = (i + 1) & slot_mask_) {
+    for (std::size_t probe = 0, i = static_cast<std::size_t>(mix(key) & slot_mask_); probe <= slot_mask_;
+         ++probe, i = (i + 1) & slot_mask_) {
       std::uint64_t k = slots_[i].key.load(std::memory_order_acquire);
       if (k == 0) break;  // never stored (submitted before attaching, or table was full)
       if (k == key) {

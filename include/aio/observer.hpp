@@ -47,7 +47,8 @@ struct SyscallInfo {
   long min_nr = 0;               ///< getevents/pgetevents; else 0
   long long timeout_ns = -1;     ///< -1: none (wait forever, or not a waiting call)
   bool sigmask = false;          ///< pgetevents with a mask
-  long result = 0;               ///< >= 0, or -errno (cancel's accepted is -EINPROGRESS; setup: the new handle)
+  long result = 0;               ///< >= 0, or -errno (cancel's accepted is -EINPROGRESS; setup: the new handle,
+                                 ///< which on ILP32 may look negative: only -4095..-1 is an error)
   std::chrono::nanoseconds duration{};
 };
 
