@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 #include <thread>
+#include <type_traits>
 #include <utility>
 
 #include "aio/observer.hpp"
@@ -41,8 +42,10 @@ namespace {
 }
 
 // What an observer sees of a result: the kernel's raw convention (>= 0 or -errno); for
-// io_setup (Result<aio_context_t>, i.e. Result<std::size_t>) the new handle.
-[[nodiscard]] long raw_of(const Result<std::size_t>& r) noexcept {
+// io_setup (Result<aio_context_t>: Result<std::size_t> on LP64, not on ILP32) the new handle.
+template <class T>
+  requires std::is_unsigned_v<T>
+[[nodiscard]] long raw_of(const Result<T>& r) noexcept {
   return r ? static_cast<long>(*r) : -static_cast<long>(r.error().value());
 }
 [[nodiscard]] long raw_of(const Result<long>& r) noexcept {

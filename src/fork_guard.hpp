@@ -9,6 +9,9 @@ namespace aio::detail {
 struct Incarnation {
   std::atomic<std::uint64_t> id{0};
 };
+// The id lives in a page the kernel wipes in a child: it must be the value itself, never a
+// lock beside it (ILP32 targets too: i686 has cmpxchg8b, ARMv7 ldrexd/strexd).
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 
 /// The page holding the current incarnation id, once mapped (see fork_guard.cpp).
 /// Hidden: one RIP-relative load, no GOT indirection, in position-independent code.

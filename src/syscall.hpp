@@ -11,6 +11,18 @@
 // Everything is inline: the shipped library pays for the shim exactly nothing over a
 // hand-written syscall() call (see BENCHMARKS.md).
 //
+// ABIs. aio_context_t is the kernel's `unsigned long` (the ring's address): 64 bits on LP64,
+// 32 on ILP32. struct iocb and struct io_event have 64-bit fields on every ABI: pointers go
+// in through uintptr_t and come back narrowed (the kernel zero-extends them). Every syscall
+// argument here is a pointer or a value that fits a `long` on every ABI; no 64-bit value is
+// ever passed as one argument.
+//
+// Time. On LP64 io_getevents/io_pgetevents take a 64-bit timespec. On ILP32 (i386, armhf)
+// those two take a 32-bit time_t; a wait goes through io_pgetevents_time64 (Linux >= 5.1;
+// a null sigset where io_getevents is meant) and falls back to the time32 calls only when
+// the kernel answers ENOSYS. A timeout whose seconds do not fit 32 bits is then refused
+// with -EOVERFLOW (std::errc::value_too_large), never truncated.
+//
 // Fault injection: when compiled with AIOPP_FAULT_INJECTION (only the test-only `aiopp_fi`
 // library is), the typed layer goes through hooked_*() in syscall.cpp, which consult a hook
 // that tests install (see syscall_testing.hpp). The shipped libaiopp.a has no hook.
@@ -21,18 +33,27 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 
 #include "aio/result.hpp"
 #include "aio/syscall_kind.hpp"
 
 namespace aio::sys {
 
-static_assert(sizeof(long) == 8, "aiopp supports 64-bit targets only (64-bit time in io_getevents)");
+/// True on ABIs whose `long` is 32 bits (i386, armhf): their io_getevents/io_pgetevents take
+/// a 32-bit time_t and io_pgetevents_time64 is the 64-bit-time call.
+inline constexpr bool ilp32 = sizeof(long) == 4;
+static_assert(sizeof(long) == sizeof(void*), "an LP64 or ILP32 Linux ABI");
+static_assert(sizeof(aio_context_t) == sizeof(long), "aio_context_t is the kernel's unsigned long");
+#if __SIZEOF_LONG__ == 4 && !defined(SYS_io_pgetevents_time64)
+#error "32-bit target without SYS_io_pgetevents_time64: kernel headers >= 5.1 are needed"
+#endif
 
-/// The kernel's struct __kernel_timespec (64-bit time on every 64-bit target).
+/// The kernel's struct __kernel_timespec: 64-bit time on every ABI.
 struct KernelTimespec {
   long long tv_sec;
   long long tv_nsec;
@@ -100,6 +121,7 @@ template <class T>
 [[nodiscard]] inline long cancel(aio_context_t ctx, iocb* cb, io_event* result) noexcept {
   return invoke(SYS_io_cancel, static_cast<long>(ctx), arg(cb), arg(result));
 }
+#if __SIZEOF_LONG__ == 8
 [[nodiscard]] inline long getevents(aio_context_t ctx, long min_nr, long nr, io_event* events,
                                     const KernelTimespec* timeout) noexcept {
   return invoke(SYS_io_getevents, static_cast<long>(ctx), min_nr, nr, arg(events), arg(timeout));
@@ -108,6 +130,75 @@ template <class T>
                                      const KernelTimespec* timeout, const AioSigset* sig) noexcept {
   return invoke(SYS_io_pgetevents, static_cast<long>(ctx), min_nr, nr, arg(events), arg(timeout), arg(sig));
 }
+#else
+/// The time32 calls' struct old_timespec32.
+struct Timespec32 {
+  std::int32_t tv_sec;
+  std::int32_t tv_nsec;
+};
+
+/// Set once io_pgetevents_time64 answered ENOSYS: from then on the time32 calls are used.
+// NOLINTNEXTLINE(cppcoreguidelines-avoid-non-const-global-variables): what the kernel offers, process-wide
+inline std::atomic<bool> time64_missing{false};
+
+/// `timeout` narrowed for a time32 call, in `storage`; false when a field does not fit 32
+/// bits (nothing is validated beyond that: the kernel does what it does with the values).
+[[nodiscard]] inline bool to_time32(const KernelTimespec* timeout, Timespec32& storage,
+                                    const Timespec32*& out) noexcept {
+  out = nullptr;
+  if (timeout == nullptr) return true;
+  constexpr long long lo = std::numeric_limits<std::int32_t>::min();
+  constexpr long long hi = std::numeric_limits<std::int32_t>::max();
+  if (timeout->tv_sec < lo || timeout->tv_sec > hi || timeout->tv_nsec < lo || timeout->tv_nsec > hi) [[unlikely]]
+    return false;
+  storage = {static_cast<std::int32_t>(timeout->tv_sec), static_cast<std::int32_t>(timeout->tv_nsec)};
+  out = &storage;
+  return true;
+}
+
+// The generic 32-bit ABIs without time32 syscalls (riscv32) have neither time32 call.
+#ifdef SYS_io_getevents
+inline constexpr long nr_getevents_time32 = SYS_io_getevents;
+#else
+inline constexpr long nr_getevents_time32 = -1;
+#endif
+#ifdef SYS_io_pgetevents
+inline constexpr long nr_pgetevents_time32 = SYS_io_pgetevents;
+#else
+inline constexpr long nr_pgetevents_time32 = -1;
+#endif
+
+/// io_pgetevents_time64; after ENOSYS (kernel < 5.1), `nr_time32` (io_getevents or
+/// io_pgetevents) with the timeout narrowed, or -EOVERFLOW when it does not fit.
+[[nodiscard]] inline long pgetevents_any(long nr_time32, aio_context_t ctx, long min_nr, long nr, io_event* events,
+                                         const KernelTimespec* timeout, const AioSigset* sig) noexcept {
+  if (!time64_missing.load(std::memory_order_relaxed)) [[likely]] {
+    const long r =
+        invoke(SYS_io_pgetevents_time64, static_cast<long>(ctx), min_nr, nr, arg(events), arg(timeout), arg(sig));
+    if (r != -ENOSYS) [[likely]]
+      return r;
+    time64_missing.store(true, std::memory_order_relaxed);
+  }
+  if (nr_time32 < 0) return -ENOSYS;
+  Timespec32 storage{};
+  const Timespec32* ts32 = nullptr;
+  if (!to_time32(timeout, storage, ts32)) [[unlikely]]
+    return -EOVERFLOW;
+  return invoke(nr_time32, static_cast<long>(ctx), min_nr, nr, arg(events), arg(ts32), arg(sig));
+}
+
+/// io_getevents with a 64-bit timeout: io_pgetevents_time64 with no sigset.
+[[nodiscard]] inline long getevents(aio_context_t ctx, long min_nr, long nr, io_event* events,
+                                    const KernelTimespec* timeout) noexcept {
+  // The sigset is null: io_pgetevents_time64 then is io_getevents, and io_getevents
+  // ignores a sixth argument.
+  return pgetevents_any(nr_getevents_time32, ctx, min_nr, nr, events, timeout, nullptr);
+}
+[[nodiscard]] inline long pgetevents(aio_context_t ctx, long min_nr, long nr, io_event* events,
+                                     const KernelTimespec* timeout, const AioSigset* sig) noexcept {
+  return pgetevents_any(nr_pgetevents_time32, ctx, min_nr, nr, events, timeout, sig);
+}
+#endif
 }  // namespace raw
 
 // NOLINTBEGIN(cppcoreguidelines-macro-usage): picks the call's name at compile time (token pasting)

@@ -31,6 +31,13 @@ using Hook = long (*)(Args& args, void* user);
 /// through the shim: install before starting threads.
 void set_hook(Hook hook, void* user) noexcept;
 
+#if __SIZEOF_LONG__ == 4
+/// With true, the shim behaves as on a kernel without io_pgetevents_time64 (< 5.1): waits
+/// use the time32 calls. With false, io_pgetevents_time64 is tried again.
+/// Thread safety: as set_hook.
+inline void force_time32(bool on) noexcept { raw::time64_missing.store(on, std::memory_order_relaxed); }
+#endif
+
 /// Performs the real syscall for `args` and returns the raw result (>= 0 or -errno).
 long passthrough(const Args& args) noexcept;
 

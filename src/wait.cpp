@@ -15,6 +15,12 @@ Result<std::size_t> wait_loop(Context& ctx, std::size_t min_nr, std::span<io_eve
       if (polled && now >= deadline) return got;  // that look was the last one
       timeout = deadline > now ? std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now)
                                : std::chrono::nanoseconds(0);
+      // ILP32: a kernel without io_pgetevents_time64 refuses a timeout beyond 2^31 s (the
+      // time32 calls); a deadline that far is waited for in 2^31 - 1 s steps instead.
+      if constexpr (sizeof(long) == 4) {
+        constexpr std::chrono::nanoseconds time32_max = std::chrono::seconds(0x7fff'ffff);
+        if (*timeout > time32_max) timeout = time32_max;
+      }
     }
     const std::size_t want = min_nr > got ? min_nr - got : 0;
     const std::span<io_event> room = events.subspan(got);
