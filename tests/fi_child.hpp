@@ -19,6 +19,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <initializer_list>
+#include <vector>
 
 #ifdef AIOPP_COVERAGE
 // libgcov (linked by --coverage; the coverage preset defines AIOPP_COVERAGE). A weak
@@ -93,23 +95,41 @@ inline bool under_valgrind() {
 /// Exit status of a child whose environment lacks what the test needs (parent: GTEST_SKIP).
 inline constexpr int child_cannot = 77;
 
-/// Installs a seccomp filter (raw BPF, no libseccomp) in the calling thread that makes
-/// syscall `nr` fail with `err` and lets everything else through. Needs
+/// The audit architecture of the ABI this is built for, which seccomp_fail_syscalls() filters;
+/// 0 where the filter is not written for it (then it refuses to install).
+#if defined(__x86_64__) && !defined(__ILP32__)
+inline constexpr unsigned seccomp_arch = AUDIT_ARCH_X86_64;
+#elif defined(__i386__)
+inline constexpr unsigned seccomp_arch = AUDIT_ARCH_I386;
+#else
+inline constexpr unsigned seccomp_arch = 0;
+#endif
+
+/// Installs a seccomp filter (raw BPF, no libseccomp) in the calling thread that makes the
+/// syscalls `nrs` fail with `err` and lets everything else through. Needs
 /// PR_SET_NO_NEW_PRIVS (set here): irreversible, so call it only in a child. Returns false
-/// if the kernel refused the filter.
-inline bool seccomp_fail_syscall(long nr, int err) {
-  struct sock_filter filter[] = {
+/// if the kernel refused the filter (or seccomp_arch is 0).
+inline bool seccomp_fail_syscalls(std::initializer_list<long> nrs, int err) {
+  if (seccomp_arch == 0) return false;
+  std::vector<sock_filter> filter = {
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, static_cast<unsigned>(offsetof(struct seccomp_data, arch))),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, seccomp_arch, 1, 0),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),  // another ABI: not ours to filter
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, static_cast<unsigned>(offsetof(struct seccomp_data, nr))),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<unsigned>(nr), 0, 1),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (static_cast<unsigned>(err) & SECCOMP_RET_DATA)),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
   };
-  struct sock_fprog prog = {static_cast<unsigned short>(sizeof filter / sizeof filter[0]), filter};
+  std::size_t left = nrs.size();
+  for (const long nr : nrs) {  // a match jumps over the rest and the ALLOW, to the ERRNO
+    filter.push_back(
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<unsigned>(nr), static_cast<unsigned char>(left), 0));
+    --left;
+  }
+  filter.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+  filter.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (static_cast<unsigned>(err) & SECCOMP_RET_DATA)));
+  struct sock_fprog prog = {static_cast<unsigned short>(filter.size()), filter.data()};
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return false;
   return ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) == 0;  // ENOSYS under valgrind
 }
+/// seccomp_fail_syscalls() for one syscall.
+inline bool seccomp_fail_syscall(long nr, int err) { return seccomp_fail_syscalls({nr}, err); }
 
 }  // namespace aiotest

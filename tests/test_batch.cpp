@@ -106,8 +106,8 @@ TEST_F(Batch, RingFullRetryIntoSpan) {
   const auto rest = reap(ctx, 2000 - s.reaped);
   ASSERT_EQ(rest.size(), 2000 - s.reaped);
   std::vector<int> seen(2000, 0);
-  for (std::size_t i = 0; i < s.reaped; ++i) ++seen[events[i].data];
-  for (const io_event& ev : rest) ++seen[ev.data];
+  for (std::size_t i = 0; i < s.reaped; ++i) ++seen[static_cast<std::size_t>(events[i].data)];
+  for (const io_event& ev : rest) ++seen[static_cast<std::size_t>(ev.data)];
   for (std::size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], 1) << i;
 }
 
@@ -121,13 +121,13 @@ TEST_F(Batch, RingFullRetryWithCallback) {
       ctx, r.batch(), scratch,
       [&](const io_event& ev) noexcept {
         ++calls;
-        ++seen[ev.data];
+        ++seen[static_cast<std::size_t>(ev.data)];
       },
       aio::RetryPolicy{10000, std::chrono::seconds(5)});
   ASSERT_TRUE(s.ok()) << s.error.message();
   EXPECT_EQ(s.submitted, 1500U);
   EXPECT_EQ(calls, s.reaped);
-  for (const io_event& ev : reap(ctx, 1500 - s.reaped)) ++seen[ev.data];
+  for (const io_event& ev : reap(ctx, 1500 - s.reaped)) ++seen[static_cast<std::size_t>(ev.data)];
   for (std::size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], 1) << i;
 }
 

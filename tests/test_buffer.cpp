@@ -111,9 +111,11 @@ TEST(AlignedBuffer, BadArgumentsAreInvalidArgument) {
 
 TEST(AlignedBuffer, HugeSizeIsNotEnoughMemoryWithoutThrowing) {
   constexpr std::size_t max = std::numeric_limits<std::size_t>::max();
+  // 2^60 on LP64; on ILP32 every size below PTRDIFF_MAX may well be mapped.
+  constexpr std::size_t beyond_memory = sizeof(std::size_t) == 8 ? static_cast<std::size_t>(1ULL << 60) : max;
   const std::size_t sizes[] = {max, max - 4095, static_cast<std::size_t>(PTRDIFF_MAX) + 1,
                                static_cast<std::size_t>(PTRDIFF_MAX) - 100,  // rounds up past PTRDIFF_MAX
-                               std::size_t{1} << 60};                        // refused by the allocator
+                               beyond_memory};                               // refused by the allocator
   for (const std::size_t n : sizes) {
     auto b = AlignedBuffer::create(n, 4096);
     ASSERT_FALSE(b) << "size " << n;

@@ -149,8 +149,9 @@ void ring_full_recovers(aio::ReapMode mode) {
       got += *g;
     }
     for (const io_event& ev : evs) {
-      const auto id = aio::user_data(ev);
-      ASSERT_LT(id, kMax);
+      const auto data = aio::user_data(ev);
+      ASSERT_LT(data, kMax);
+      const auto id = static_cast<std::size_t>(data);
       ++seen[id];
       if (ev.res != static_cast<long long>(kLen) ||
           bufs[id] != pattern(kLen * 512).substr((id % 512) * kLen, kLen))
@@ -424,8 +425,9 @@ TEST(LimitsStress, ForkWithIoInFlightParentReapsEveryCompletionIntact) {
   ASSERT_EQ(evs.size(), cbs.size()) << "completions lost across fork()";
   std::vector<int> seen(cbs.size(), 0);
   for (const io_event& ev : evs) {
-    const auto id = aio::user_data(ev);
-    ASSERT_LT(id, cbs.size());
+    const auto data = aio::user_data(ev);
+    ASSERT_LT(data, cbs.size());
+    const auto id = static_cast<std::size_t>(data);
     ++seen[id];
     if (&cbs[id] == &poll) {
       EXPECT_NE(ev.res & POLLIN, 0);

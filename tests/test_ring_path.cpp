@@ -191,7 +191,7 @@ TEST(RingPathThreads, ConcurrentReapersSeeEveryCompletionOnce) {
   auto submitter = [&](std::uint64_t base) {
     std::uint64_t sent = 0;
     while (sent < per_submitter && !failed) {
-      const std::size_t k = std::min<std::uint64_t>(8, per_submitter - sent);
+      const auto k = static_cast<std::size_t>(std::min<std::uint64_t>(8, per_submitter - sent));
       const Requests batch = Requests::polls(efd.get(), k, base + sent);
       auto r = ctx->submit(batch.batch());
       if (!r) {

@@ -36,7 +36,7 @@ void run_submitters_and_reaper(aio::Context& ctx, bool use_pgetevents) {
       if (!g) continue;
       for (std::size_t i = 0; i < *g; ++i) {
         const auto id = aio::user_data(evs[i]);
-        if (id < static_cast<std::uint64_t>(kTotal)) ++seen[id];
+        if (id < static_cast<std::uint64_t>(kTotal)) ++seen[static_cast<std::size_t>(id)];
         if (evs[i].res != 16) ++bad_res;
       }
       reaped += *g;

@@ -329,7 +329,7 @@ struct Requests {
     for (const io_event& ev : evs) {
       const std::uint64_t i = aio::user_data(ev) - first;
       if (i >= size()) return ::testing::AssertionFailure() << "unknown user data " << aio::user_data(ev);
-      ++seen[i];
+      ++seen[static_cast<std::size_t>(i)];
     }
     for (std::size_t i = 0; i < size(); ++i)
       if (seen[i] != 1) return ::testing::AssertionFailure() << "request " << i << " completed " << seen[i] << " times";

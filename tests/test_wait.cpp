@@ -135,7 +135,7 @@ TEST(Wait, AccumulatesCompletionsAcrossSignals) {
   ASSERT_TRUE(n) << n.error().message();
   ASSERT_EQ(*n, 3U);
   std::array<int, 3> seen{};
-  for (std::size_t i = 0; i < 3; ++i) ++seen.at(evs[i].data);
+  for (std::size_t i = 0; i < 3; ++i) ++seen.at(static_cast<std::size_t>(evs[i].data));
   EXPECT_EQ(seen, (std::array<int, 3>{1, 1, 1}));
   EXPECT_GT(g_signals.load(), 5);
 }
@@ -191,7 +191,7 @@ TEST(Wait, ReadyCompletionsAreReturnedAtOnce) {
     ASSERT_TRUE(n) << n.error().message();
     ASSERT_EQ(*n, 3U);
     std::array<int, 3> seen{};
-    for (std::size_t i = 0; i < 3; ++i) ++seen.at(evs[i].data);
+    for (std::size_t i = 0; i < 3; ++i) ++seen.at(static_cast<std::size_t>(evs[i].data));
     EXPECT_EQ(seen, (std::array<int, 3>{1, 1, 1}));
     if (ctx->ring_reaping()) {
       EXPECT_EQ(obs.events_via_ring(), 3U);

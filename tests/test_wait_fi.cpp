@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cstdint>
 #include <functional>
 #include <thread>
 #include <vector>
@@ -20,10 +21,29 @@ thread_local int t_clock_reads = 0;
 
 // Counts this thread's clock reads: libstdc++'s steady_clock::now() calls clock_gettime,
 // which this definition interposes for the whole test binary.
+#if defined(__USE_TIME_BITS64) && __TIMESIZE == 32
+// 64-bit time_t on a 32-bit ABI (_TIME_BITS=64): the header names this definition
+// __clock_gettime64, what code built that way calls. libstdc++, built with 32-bit time_t,
+// calls the time32 symbol clock_gettime: interposed too, below, under that name.
+extern "C" int clock_gettime(clockid_t id, timespec* ts) noexcept {
+  ++t_clock_reads;
+  return static_cast<int>(::syscall(SYS_clock_gettime64, id, ts));
+}
+struct Timespec32 {
+  std::int32_t tv_sec;
+  std::int32_t tv_nsec;
+};
+extern "C" int aiotest_clock_gettime32(clockid_t id, Timespec32* ts) noexcept __asm__("clock_gettime");
+extern "C" int aiotest_clock_gettime32(clockid_t id, Timespec32* ts) noexcept {
+  ++t_clock_reads;
+  return static_cast<int>(::syscall(SYS_clock_gettime, id, ts));
+}
+#else
 extern "C" int clock_gettime(clockid_t id, timespec* ts) noexcept {
   ++t_clock_reads;
   return static_cast<int>(::syscall(SYS_clock_gettime, id, ts));
 }
+#endif
 
 namespace {
 
