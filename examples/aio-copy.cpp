@@ -302,21 +302,23 @@ struct Job {
 aio::Task<> copy_blocks(Job& j, std::byte* buf) {
   Extent b{};
   while (j.claim(b)) {
+    // A block is at most opt.bs (<= 1 GiB) padded to the alignment: a size_t on every ABI.
+    const auto length = static_cast<std::size_t>(b.length);
     // O_DIRECT: lengths are padded to the alignment; the kernel stops a read at EOF.
-    for (std::uint64_t got = 0; got < b.length;) {
-      const std::uint64_t want = round_up(b.length - got, j.align);
+    for (std::size_t got = 0; got < length;) {
+      const auto want = static_cast<std::size_t>(round_up(length - got, j.align));
       auto n = co_await j.engine.read(j.in, std::span(buf + got, want), static_cast<std::int64_t>(b.offset + got));
       ++j.ios;
       if (!n || *n == 0) co_return j.fail(j.src, n ? "file shrank while being copied" : n.error().message());
       got += *n;
     }
-    if (j.opt.sparse == Sparse::always && all_zero(buf, b.length)) {
+    if (j.opt.sparse == Sparse::always && all_zero(buf, length)) {
       j.done(b.length);  // left a hole: the final ftruncate gives the file its size
       continue;
     }
-    const std::uint64_t len = round_up(b.length, j.align);
-    std::memset(buf + b.length, 0, len - b.length);
-    for (std::uint64_t put = 0; put < len;) {
+    const auto len = static_cast<std::size_t>(round_up(length, j.align));
+    std::memset(buf + length, 0, len - length);
+    for (std::size_t put = 0; put < len;) {
       auto n = co_await j.engine.write(j.out, std::span<const std::byte>(buf + put, len - put),
                                        static_cast<std::int64_t>(b.offset + put));
       ++j.ios;
@@ -557,9 +559,10 @@ int run(int argc, char** argv) {
   // requests) before them.
   constexpr std::uint64_t buffer_align = 4096;
   std::vector<aio::AlignedBuffer> buffers;
-  aio::Observer observer(opt.stats ? opt.qd : 0);
+  aio::Observer observer(opt.stats ? static_cast<std::size_t>(opt.qd) : 0);  // qd <= 65536
   aio::Engine engine = cli::make_engine(plan_depth(opt, sources), &observer, /*shrink_to=*/1);
-  for (unsigned i = 0; i < engine.queue_depth(); ++i) buffers.push_back(cli::aligned_buffer(opt.bs, buffer_align));
+  for (unsigned i = 0; i < engine.queue_depth(); ++i)
+    buffers.push_back(cli::aligned_buffer(static_cast<std::size_t>(opt.bs), buffer_align));  // bs <= 1 GiB
   Shared shared{engine, observer, buffers, buffer_align};
 
   int status = 0;
