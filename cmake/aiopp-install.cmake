@@ -37,6 +37,11 @@ if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}" OR IS_ABSOLUTE "${CMAKE_INSTALL_INCLUDE
 endif()
 file(RELATIVE_PATH AIOPP_PC_TO_PREFIX
   /prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig /prefix)
+# libaiopp.a's own dependencies (static: they go in Libs, not Libs.private).
+set(AIOPP_PC_LIBS "")
+if(AIOPP_NEEDS_LIBATOMIC)
+  set(AIOPP_PC_LIBS " -latomic")
+endif()
 configure_file(${PROJECT_SOURCE_DIR}/cmake/aiopp.pc.in ${PROJECT_BINARY_DIR}/aiopp.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/aiopp.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig
   COMPONENT Development)
