@@ -129,18 +129,22 @@ TEST(Abi, HandleIsTheRingAddressAndPointersRoundTripThroughIoEvent) {
   aio::Observer obs;
   auto c = aio::Context::create(8, aio::ReapMode::automatic, &obs);
   ASSERT_TRUE(c) << c.error().message();
-  ASSERT_TRUE(c->ring_reaping());
+  // The ring is read at the handle's address, unless the ring path is off (valgrind,
+  // AIOPP_REAP=syscall): then the same checks go through io_getevents.
+  const bool ring = c->ring_reaping();
   Fd efd = make_eventfd(1);
   iocb cb = aio::make_poll(efd.get(), aio::PollEvents::in);
   cb.aio_data = 0x1234'5678'9abc'def0ULL;  // all 64 bits of user data survive on every ABI
   iocb* list[] = {&cb};
   ASSERT_EQ(c->submit(list).value_or(0), 1U);
-  EXPECT_EQ(c->ready(), 1U) << "the ring header is read at the handle's address";
+  if (ring) {
+    EXPECT_EQ(c->ready(), 1U) << "the ring header is read at the handle's address";
+  }
   std::array<io_event, 1> ev{};
   auto n = c->getevents(1, ev, 0ns);
   ASSERT_TRUE(n) << n.error().message();
   ASSERT_EQ(*n, 1U);
-  EXPECT_EQ(obs.events_via_ring(), 1U) << "reaped from the ring, no syscall";
+  EXPECT_EQ(obs.events_via_ring(), ring ? 1U : 0U) << "reaped from the ring, no syscall";
   EXPECT_EQ(ev[0].data, 0x1234'5678'9abc'def0ULL);
   EXPECT_EQ(ev[0].obj, static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&cb)))
       << "the kernel zero-extends the iocb's address";
