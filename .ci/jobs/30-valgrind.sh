@@ -57,6 +57,7 @@ excluded=(
   '^(AllArms/PgeteventsWithMask|ReapModes/AioppWithMask)\.'
   '^Wait\.Sigmask'
   '^WaitFi\.Sigmask'
+  '^Time64\.MaskedTimeoutBeyondTime32WaitsForAPendingCompletion$'
   '^Probe\.EverythingWorksHere$'
   '^Observer\.HookSeesKindArgumentsResultAndDuration$'
   '^FiErrors\.(ObservedReapsRecordKindMaskAndFallback|ProbePollAndPgeteventsPaths)$'
