@@ -8,6 +8,8 @@
 #include <ctime>
 #include <new>
 
+#include "mix64.hpp"
+
 namespace aio {
 namespace {
 
@@ -16,14 +18,7 @@ namespace {
 constexpr long max_errno = 4095;
 [[nodiscard]] constexpr bool is_error(long result) noexcept { return result < 0 && result >= -max_errno; }
 
-[[nodiscard]] std::uint64_t mix(std::uint64_t x) noexcept {  // splitmix64 finaliser
-  x ^= x >> 30U;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27U;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31U;
-  return x;
-}
+using detail::mix64;
 
 // Log-linear bucket: 8 linear steps inside each power of two.
 [[nodiscard]] std::size_t latency_bucket(std::uint64_t ns) noexcept {
@@ -145,9 +140,9 @@ void Observer::on_syscall(const SyscallInfo& info) noexcept {
 
 void Observer::count_tuple(const SyscallInfo& info) noexcept {
   const std::uint64_t tag =
-      mix(static_cast<std::uint64_t>(info.call) * 0x9e3779b97f4a7c15ULL ^
-          mix(static_cast<std::uint64_t>(info.nr)) ^ (mix(static_cast<std::uint64_t>(info.min_nr)) << 1U) ^
-          (mix(static_cast<std::uint64_t>(info.timeout_ns)) << 2U) ^ (info.sigmask ? 0x5bd1e995ULL : 0)) | 1U;
+      mix64(static_cast<std::uint64_t>(info.call) * 0x9e3779b97f4a7c15ULL ^
+          mix64(static_cast<std::uint64_t>(info.nr)) ^ (mix64(static_cast<std::uint64_t>(info.min_nr)) << 1U) ^
+          (mix64(static_cast<std::uint64_t>(info.timeout_ns)) << 2U) ^ (info.sigmask ? 0x5bd1e995ULL : 0)) | 1U;
   for (std::size_t probe = 0; probe < tuple_slots; ++probe) {
     TupleSlot& slot = tuples_[(tag + probe) & (tuple_slots - 1)];
     std::uint64_t seen = slot.tag.load(std::memory_order_acquire);
@@ -193,7 +188,7 @@ void Observer::on_submitted(std::span<iocb* const> accepted, std::int64_t now) n
     // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): keyed by address, as io_event::obj reports it
     const auto key = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(cb));
     bool stored = false;
-    for (std::size_t probe = 0, i = static_cast<std::size_t>(mix(key) & slot_mask_); probe <= slot_mask_;
+    for (std::size_t probe = 0, i = static_cast<std::size_t>(mix64(key) & slot_mask_); probe <= slot_mask_;
          ++probe, i = (i + 1) & slot_mask_) {
       std::uint64_t k = slots_[i].key.load(std::memory_order_relaxed);
       if ((k == 0 || k == 1) && slots_[i].key.compare_exchange_strong(k, key, std::memory_order_acq_rel)) {
@@ -211,7 +206,7 @@ void Observer::on_reaped(std::span<const io_event> events, bool via_ring, std::i
   if (!slots_) return;
   for (const io_event& ev : events) {
     const std::uint64_t key = ev.obj;
-    for (std::size_t probe = 0, i = static_cast<std::size_t>(mix(key) & slot_mask_); probe <= slot_mask_;
+    for (std::size_t probe = 0, i = static_cast<std::size_t>(mix64(key) & slot_mask_); probe <= slot_mask_;
          ++probe, i = (i + 1) & slot_mask_) {
       std::uint64_t k = slots_[i].key.load(std::memory_order_acquire);
       if (k == 0) break;  // never stored (submitted before attaching, or table was full)

@@ -24,6 +24,7 @@
 #include <new>
 #include <span>
 
+#include "mix64.hpp"
 #include "observer_access.hpp"
 #include "record.hpp"
 #include "syscall.hpp"
@@ -52,14 +53,7 @@ struct Ring {  // the head of the kernel's struct aio_ring
 
 [[nodiscard]] std::int64_t now_ns() noexcept { return detail::ObserverAccess::now_ns(); }
 
-[[nodiscard]] std::uint64_t mix(std::uint64_t x) noexcept {
-  x ^= x >> 30U;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27U;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31U;
-  return x;
-}
+using aio::detail::mix64;
 
 template <std::size_t N>
 void copy_text(std::array<char, N>& dst, const char* src, std::size_t len) noexcept {
@@ -223,7 +217,7 @@ void note_call(Record& r, const SyscallInfo& info, std::int64_t t0) noexcept {
 
 // Finds and removes the table entry of iocb address `key`; false when there is none.
 [[nodiscard]] bool take_request(Record& r, std::uint64_t key, std::int64_t& t0, std::uint32_t& meta) noexcept {
-  for (std::size_t probe = 0, s = mix(key) % inflight_slots; probe < max_probe; ++probe, s = (s + 1) % inflight_slots) {
+  for (std::size_t probe = 0, s = mix64(key) % inflight_slots; probe < max_probe; ++probe, s = (s + 1) % inflight_slots) {
     InflightSlot& slot = r.table[s];
     std::uint64_t k = slot.key.load(std::memory_order_acquire);
     if (k == slot_empty) return false;
@@ -291,7 +285,7 @@ void raise_inflight(Record& r, std::int64_t by) noexcept {
 // Enters one accepted request into the in-flight table; false when its probe range is full.
 [[nodiscard]] bool enter_request(Record& r, aio_context_t ctx, std::uint64_t key, std::int64_t t0,
                                  std::uint32_t meta) noexcept {
-  for (std::size_t probe = 0, s = mix(key) % inflight_slots; probe < max_probe; ++probe, s = (s + 1) % inflight_slots) {
+  for (std::size_t probe = 0, s = mix64(key) % inflight_slots; probe < max_probe; ++probe, s = (s + 1) % inflight_slots) {
     InflightSlot& slot = r.table[s];
     std::uint64_t k = slot.key.load(std::memory_order_relaxed);
     if (k != slot_empty && k != slot_free) continue;
@@ -308,7 +302,7 @@ void raise_inflight(Record& r, std::int64_t by) noexcept {
 // Counts one accepted request under its (file, opcode, offset, length) tuple.
 void count_request_tuple(Record& r, std::uint32_t meta, const iocb& cb) noexcept {
   const auto offset = static_cast<std::uint64_t>(cb.aio_offset);
-  const std::uint64_t tag = mix(mix(offset ^ (std::uint64_t{meta} << 40U)) ^ cb.aio_nbytes) | 1U;
+  const std::uint64_t tag = mix64(mix64(offset ^ (std::uint64_t{meta} << 40U)) ^ cb.aio_nbytes) | 1U;
   for (std::size_t probe = 0, s = tag % request_tuple_slots; probe < request_tuple_probe;
        ++probe, s = (s + 1) % request_tuple_slots) {
     RequestTuple& t = r.request_tuples[s];
