@@ -20,6 +20,15 @@ PY=/usr/bin/python3
 [ -x $PY ] || PY=python3
 # jq-like queries with python3: q FILE EXPR, where `j` is the parsed JSON.
 q() { $PY -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"; }
+# expect_calls JSON PROCESS CALL:COUNT...: the process's record counts exactly those calls.
+expect_calls() {
+  local json=$1 p=$2 kv got
+  shift 2
+  for kv in "$@"; do
+    got=$(q "$json" "$p['syscalls']['${kv%%:*}']['duration']['count']")
+    [ "$got" = "${kv#*:}" ] || fail "${kv%%:*}: $got calls, expected ${kv#*:}"
+  done
+}
 # The one process of the report that made AIO calls and whose cmdline contains $2.
 proc() { echo "[p for p in j['processes'] if '$2' in p['cmdline'] and sum(s['duration']['count'] for s in p['syscalls'].values())>0]"; }
 
@@ -31,10 +40,7 @@ raw)  # exact counts of a program making syscall(SYS_io_*) itself
   "$TRACE" --json t.json -o t.txt -- "$RAW" "$W" > out.txt
   pid=$(sed -n 's/^pid=//p' out.txt)
   P="[p for p in j['processes'] if p['pid']==$pid][0]"
-  for kv in io_setup:1 io_submit:7 io_getevents:4 io_pgetevents:1 io_cancel:1 io_destroy:1; do
-    got=$(q t.json "$P['syscalls']['${kv%%:*}']['duration']['count']")
-    [ "$got" = "${kv#*:}" ] || fail "${kv%%:*}: $got calls, expected ${kv#*:}"
-  done
+  expect_calls t.json "$P" io_setup:1 io_submit:7 io_getevents:4 io_pgetevents:1 io_cancel:1 io_destroy:1
   [ "$(q t.json "$P['requests']['submitted']")" = 14 ] || fail "requests submitted != 14"
   [ "$(q t.json "$P['requests']['completed']")" = 14 ] || fail "requests completed != 14"
   [ "$(q t.json "$P['requests']['never_seen_completing']")" = 0 ] || fail "requests never seen"
@@ -57,10 +63,7 @@ fork)  # a forked child that leaves through _exit() keeps its own record; a requ
   child=$(sed -n 's/^child_pid=//p' out.txt)
   C="[p for p in j['processes'] if p['pid']==$child][0]"
   [ "$(q t.json "len(j['processes'])")" = 2 ] || fail "expected 2 processes"
-  for kv in io_setup:1 io_submit:1 io_getevents:1 io_destroy:0; do
-    got=$(q t.json "$C['syscalls']['${kv%%:*}']['duration']['count']")
-    [ "$got" = "${kv#*:}" ] || fail "child ${kv%%:*}: $got calls, expected ${kv#*:}"
-  done
+  expect_calls t.json "$C" io_setup:1 io_submit:1 io_getevents:1 io_destroy:0
   [ "$(q t.json "$C['requests']['submitted']")" = 3 ] || fail "child submitted != 3"
   [ "$(q t.json "$C['requests']['completed']")" = 2 ] || fail "child completed != 2"
   [ "$(q t.json "$C['requests']['unseen_at_exit']")" = 1 ] || fail "child: the poll left in flight not counted"
@@ -79,10 +82,7 @@ threads)  # 4 threads on one context: exact totals (the record is shared by ever
   "$TRACE" --json t.json -- "$RAW" "$W" threads > out.txt
   pid=$(sed -n 's/^pid=//p' out.txt)
   P="[p for p in j['processes'] if p['pid']==$pid][0]"
-  for kv in io_setup:2 io_submit:807 io_getevents:804 io_destroy:2; do
-    got=$(q t.json "$P['syscalls']['${kv%%:*}']['duration']['count']")
-    [ "$got" = "${kv#*:}" ] || fail "${kv%%:*}: $got calls, expected ${kv#*:}"
-  done
+  expect_calls t.json "$P" io_setup:2 io_submit:807 io_getevents:804 io_destroy:2
   [ "$(q t.json "$P['requests']['submitted']")" = 814 ] || fail "requests submitted != 814"
   [ "$(q t.json "$P['requests']['completed']")" = 814 ] || fail "requests completed != 814"
   [ "$(q t.json "$P['requests']['never_seen_completing']")" = 0 ] || fail "requests never seen"
@@ -117,10 +117,7 @@ c_abi)  # a C program linked against the interposer: libaio's default versions, 
   "$CABI" "$LIB" | grep -qx "c abi ok" || fail "C program on the library"
   "$TRACE" --json t.json -- "$CABI" "$LIB" | grep -qx "c abi ok" || fail "C program under aio-trace"
   P="$(proc t.json trace_c_abi)[0]"
-  for kv in io_setup:1 io_submit:3 io_destroy:1; do
-    got=$(q t.json "$P['syscalls']['${kv%%:*}']['duration']['count']")
-    [ "$got" = "${kv#*:}" ] || fail "${kv%%:*}: $got calls, expected ${kv#*:}"
-  done
+  expect_calls t.json "$P" io_setup:1 io_submit:3 io_destroy:1
   [ "$(q t.json "$P['requests']['submitted']")" = 4 ] || fail "requests submitted != 4"
   [ "$(q t.json "$P['requests']['completed']")" = 4 ] || fail "requests completed != 4"
   [ "$(q t.json "[e['count'] for e in $P['call_errors'] if e['name']=='EBADF'][0]")" = 1 ] || fail "EBADF not reported"
