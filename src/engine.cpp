@@ -330,8 +330,13 @@ Result<std::size_t> Engine::run_once(Timeout timeout) noexcept {
         auto n = reap(1, left);
         if (!n) return n;
         ran = *n;
-        if (ran != 0 || inflight_.empty() || !timeout || timeout->count() == 0) break;
-        // Only foreign completions were reaped: wait for what is left of the timeout.
+        if (ran != 0 || inflight_.empty()) break;
+        // Only foreign completions were reaped: wait on (without a timeout), or for what is
+        // left of it.
+        if (!bounded) {
+          if (timeout) break;  // zero: one look only
+          continue;
+        }
         timespec now{};
         (void)::clock_gettime(CLOCK_MONOTONIC, &now);
         const auto spent = std::chrono::seconds(now.tv_sec - t0.tv_sec) + std::chrono::nanoseconds(now.tv_nsec - t0.tv_nsec);

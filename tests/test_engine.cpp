@@ -240,6 +240,45 @@ TEST(Engine, ForeignCompletionsAreNotMistakenForOps) {
   EXPECT_TRUE(e.idle());
 }
 
+// A foreign completion does not end run_once()'s wait: without a timeout it waits on for
+// one of the Engine's own; with one, for the rest of it.
+TEST(Engine, ForeignCompletionsDoNotEndRunOnce) {
+  auto e = make_engine({.queue_depth = 8});
+  Pipe p;
+  ASSERT_TRUE(p.ok());
+  Fd efd(::eventfd(1, EFD_NONBLOCK | EFD_CLOEXEC));
+  Log log(1);
+  e.start(log.prepare(0, aio::make_poll(p.rd.get(), aio::PollEvents::in)));
+  ASSERT_TRUE(e.flush());
+  std::array<iocb, 2> foreign{};
+  for (auto& cb : foreign) {
+    cb = aio::make_poll(efd.get(), aio::PollEvents::in);
+    aio::set_user_data(cb, 0);
+  }
+  // Bounded: the foreign completion is dropped and the wait lasts the whole timeout.
+  ASSERT_TRUE(submit_one(e.context(), foreign[0]));
+  const auto t0 = std::chrono::steady_clock::now();
+  auto n = e.run_once(std::chrono::milliseconds(100));
+  ASSERT_TRUE(n) << n.error().message();
+  EXPECT_EQ(*n, 0U);
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(95));
+  EXPECT_EQ(log.recs[0].calls, 0);
+  EXPECT_EQ(e.in_flight(), 1U);
+  // Unbounded: a foreign completion, then the Engine's own 50 ms later; run_once() returns
+  // with the latter.
+  ASSERT_TRUE(submit_one(e.context(), foreign[1]));
+  std::thread writer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_EQ(::write(p.wr.get(), "x", 1), 1);
+  });
+  n = e.run_once();
+  writer.join();
+  ASSERT_TRUE(n) << n.error().message();
+  EXPECT_EQ(*n, 1U);
+  EXPECT_EQ(log.recs[0].calls, 1);
+  EXPECT_TRUE(e.idle());
+}
+
 // ---- Error attribution ----------------------------------------------------------------------
 
 TEST(Engine, RefusedOpGetsTheKernelsErrorOthersGoOn) {

@@ -216,7 +216,8 @@ class Engine {
   /// in flight.
   /// Errors: as run_ready(); invalid_argument for a negative timeout; interrupted (a signal
   /// handler ran while waiting; nothing ran, call again).
-  /// Notes: when the kernel refused every queued request with EAGAIN and none of the
+  /// Notes: completions of requests submitted to context() directly are reaped and dropped;
+  /// they neither count nor end the wait. When the kernel refused every queued request with EAGAIN and none of the
   /// Engine's own is in flight (the ring is full of requests submitted elsewhere), it waits
   /// a bounded backoff (50 us doubling to 1 ms, at most the timeout) before retrying: never
   /// a busy loop.
