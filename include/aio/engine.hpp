@@ -217,10 +217,10 @@ class Engine {
   /// Errors: as run_ready(); invalid_argument for a negative timeout; interrupted (a signal
   /// handler ran while waiting; nothing ran, call again).
   /// Notes: completions of requests submitted to context() directly are reaped and dropped;
-  /// they neither count nor end the wait. When the kernel refused every queued request with EAGAIN and none of the
-  /// Engine's own is in flight (the ring is full of requests submitted elsewhere), it waits
-  /// a bounded backoff (50 us doubling to 1 ms, at most the timeout) before retrying: never
-  /// a busy loop.
+  /// they neither count nor end the wait. When the kernel refused every queued request with
+  /// EAGAIN and none of the Engine's own is in flight (the ring is full of requests submitted
+  /// elsewhere), it waits a bounded backoff (50 us doubling to 1 ms, at most the timeout)
+  /// before retrying: never a busy loop.
   [[nodiscard]] Result<std::size_t> run_once(Timeout timeout = std::nullopt) noexcept;
 
   /// run_once() until nothing is queued, in flight or waiting to complete.
